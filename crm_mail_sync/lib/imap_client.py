@@ -1,0 +1,445 @@
+"""A read-only IMAP session: list folders, STATUS, EXAMINE, UID SEARCH, UID FETCH.
+
+Never changes the server: folders are opened with EXAMINE, bodies are fetched with
+BODY.PEEK (so \\Seen is never set), and no STORE, EXPUNGE, COPY, MOVE or DELETE is
+ever sent. Every socket operation has a timeout.
+"""
+
+import base64
+import imaplib
+import re
+import socket
+import ssl
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from .errors import (
+    AuthenticationFailed,
+    ConnectionFailed,
+    FolderMissing,
+    MailServerError,
+    ProtocolError,
+    ServerTimeout,
+    TlsFailed,
+)
+
+SPECIAL_USE_FLAGS = ("\\sent", "\\drafts", "\\trash", "\\junk", "\\archive", "\\all", "\\flagged")
+SENT_NAMES = {
+    "sent",
+    "sent items",
+    "sent messages",
+    "sent mail",
+    "sent-mail",
+    "envoyés",
+    "éléments envoyés",
+    "messages envoyés",
+    "gesendet",
+    "gesendete elemente",
+    "gesendete objekte",
+    "odeslaná pošta",
+    "odeslané",
+    "wysłane",
+    "elementy wysłane",
+    "enviados",
+    "elementos enviados",
+    "posta inviata",
+    "inviati",
+    "verzonden items",
+    "skickat",
+}
+FETCH_ITEMS = "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])"
+_LIST_LINE = re.compile(rb'^\((?P<flags>[^)]*)\) (?P<delim>"(?:\\.|[^"])*"|NIL) ?(?P<name>.*)$')
+_STATUS_ITEM = re.compile(rb"(UIDVALIDITY|UIDNEXT|MESSAGES) (\d+)", re.I)
+_FETCH_UID = re.compile(rb"UID (\d+)", re.I)
+_FETCH_FLAGS = re.compile(rb"FLAGS \(([^)]*)\)", re.I)
+_FETCH_DATE = re.compile(rb'INTERNALDATE "([^"]+)"', re.I)
+_FETCH_SIZE = re.compile(rb"RFC822\.SIZE (\d+)", re.I)
+_APPENDUID = re.compile(rb"APPENDUID (\d+) (\d+)", re.I)
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    name: str
+    raw_name: str
+    delimiter: str | None
+    flags: tuple
+    special_use: str | None
+    selectable: bool
+
+
+@dataclass
+class FolderStatus:
+    uidvalidity: int
+    uidnext: int
+    messages: int
+
+
+@dataclass
+class FetchedMessage:
+    uid: int
+    raw: bytes
+    internal_date: datetime | None
+    flags: tuple
+    size: int
+
+
+def decode_modified_utf7(name):
+    """Decode an IMAP folder name (RFC 3501 modified UTF-7) for display."""
+
+    def _decode(match):
+        chunk = match.group(1)
+        if not chunk:
+            return "&"
+        chunk = chunk.replace(",", "/")
+        padded = chunk + "=" * (-len(chunk) % 4)
+        try:
+            return base64.b64decode(padded).decode("utf-16-be")
+        except (ValueError, UnicodeDecodeError):
+            return match.group(0)
+
+    return re.sub(r"&([A-Za-z0-9+,]*)-", _decode, name)
+
+
+def quote_mailbox(raw_name):
+    """Quote a folder name for an IMAP command."""
+    return '"' + raw_name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def uid_set(uids):
+    """Compress sorted UIDs into an IMAP sequence set: 1:5,7,9:12."""
+    ranges = []
+    for uid in sorted(set(uids)):
+        if ranges and uid == ranges[-1][1] + 1:
+            ranges[-1][1] = uid
+        else:
+            ranges.append([uid, uid])
+    return ",".join(str(a) if a == b else f"{a}:{b}" for a, b in ranges)
+
+
+def _last_component(folder):
+    name = folder.name
+    if folder.delimiter:
+        name = name.rsplit(folder.delimiter, 1)[-1]
+    return name.strip().lower()
+
+
+def is_sent_folder(folder):
+    """Whether ``folder`` (FolderInfo) is the Sent folder, by SPECIAL-USE or by name."""
+    if folder.special_use:
+        return folder.special_use.lower() == "\\sent"
+    return _last_component(folder) in SENT_NAMES or folder.name.lower() == "[gmail]/sent mail"
+
+
+def default_sync_folder_names(folders):
+    """Return the raw names of the folders ticked by default: INBOX and Sent."""
+    names = {f.raw_name for f in folders if f.raw_name.upper() == "INBOX"}
+    by_flag = [f for f in folders if f.selectable and (f.special_use or "").lower() == "\\sent"]
+    sent = by_flag or [
+        f for f in folders if f.selectable and not f.special_use and is_sent_folder(f)
+    ]
+    if sent:
+        names.add(sent[0].raw_name)
+    return names
+
+
+def _parse_internal_date(value):
+    try:
+        parsed = datetime.strptime(value.decode().strip(), "%d-%b-%Y %H:%M:%S %z")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return parsed.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+class ImapSession:
+    """One logged-in IMAP connection; use as a context manager."""
+
+    def __init__(
+        self,
+        host,
+        port,
+        security,
+        login,
+        password,
+        timeout=30.0,
+        verify_tls=True,
+        ssl_context=None,
+    ):
+        self.host = host
+        self.port = int(port)
+        self.security = security
+        self.login = login
+        self._password = password
+        self.timeout = timeout
+        self.verify_tls = verify_tls
+        self.ssl_context = ssl_context
+        self.conn = None
+        self.capabilities = ()
+        self.command_count = 0
+        self.selected = None
+
+    def __repr__(self):  # never shows the password
+        return f"<ImapSession {self.login}@{self.host}:{self.port}>"
+
+    def __enter__(self):
+        self.connect()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def _tls_context(self):
+        if self.ssl_context is not None:
+            return self.ssl_context
+        context = ssl.create_default_context()
+        if not self.verify_tls:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def connect(self):
+        """Open the connection, negotiate TLS and log in."""
+        try:
+            if self.security == "ssl":
+                self.conn = imaplib.IMAP4_SSL(
+                    self.host, self.port, ssl_context=self._tls_context(), timeout=self.timeout
+                )
+            else:
+                self.conn = imaplib.IMAP4(self.host, self.port, timeout=self.timeout)
+                if self.security == "starttls":
+                    self.conn.starttls(ssl_context=self._tls_context())
+        except Exception as exc:
+            self._abandon()
+            raise self._translate(exc, "connecting to") from None
+        try:
+            self.conn.login(self.login, self._password)
+        except imaplib.IMAP4.error as exc:
+            self._abandon()
+            detail = str(exc).replace(self._password, "***") if self._password else str(exc)
+            raise AuthenticationFailed(detail.strip("b'\"")) from None
+        except Exception as exc:
+            self._abandon()
+            raise self._translate(exc, "logging in to") from None
+        self.capabilities = tuple(c.upper() for c in self.conn.capabilities)
+        self.command_count = 0
+
+    def close(self):
+        """Log out; quietly drop the socket when the server is gone."""
+        if self.conn is None:
+            return
+        try:
+            self.conn.logout()
+        except Exception:
+            self._abandon()
+        self.conn = None
+
+    def _abandon(self):
+        try:
+            if self.conn is not None:
+                self.conn.shutdown()
+        except Exception:
+            pass
+        self.conn = None
+
+    def _translate(self, exc, doing):
+        where = f"{self.host}:{self.port}"
+        if isinstance(exc, MailServerError):
+            return exc
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return TlsFailed(
+                f"The TLS certificate of {where} could not be verified ({exc.verify_message}). "
+                "Check the server name, or untick 'Verify Certificate' for a self-signed "
+                "certificate you trust."
+            )
+        if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+            return TlsFailed(f"TLS failed while {doing} {where}: {exc}")
+        if isinstance(exc, TimeoutError | socket.timeout):
+            return ServerTimeout(
+                f"{where} did not answer within {self.timeout:g} seconds while {doing} it."
+            )
+        if isinstance(exc, imaplib.IMAP4.abort):
+            return ConnectionFailed(f"The connection to {where} was lost while {doing} it: {exc}")
+        if isinstance(exc, ConnectionRefusedError):
+            return ConnectionFailed(f"{where} refused the connection. Check server and port.")
+        if isinstance(exc, socket.gaierror):
+            return ConnectionFailed(f"The server name {self.host!r} could not be resolved.")
+        if isinstance(exc, OSError):
+            return ConnectionFailed(f"Network error while {doing} {where}: {exc}")
+        if isinstance(exc, imaplib.IMAP4.error):
+            return ProtocolError(f"{where} answered unexpectedly while {doing} it: {exc}")
+        return ProtocolError(f"Unexpected error while {doing} {where}: {exc!r}")
+
+    def _call(self, doing, method, *args):
+        if self.conn is None:
+            raise ConnectionFailed("Not connected.")
+        self.command_count += 1
+        try:
+            return method(*args)
+        except Exception as exc:
+            error = self._translate(exc, doing)
+            if not isinstance(error, ProtocolError):
+                self._abandon()
+            raise error from None
+
+    # ------------------------------------------------------------------
+
+    def list_folders(self):
+        """Return every folder of the mailbox as ``FolderInfo``."""
+        if "SPECIAL-USE" in self.capabilities:
+            typ, data = self._call(
+                "listing the folders of",
+                self.conn._simple_command,
+                "LIST",
+                '""',
+                '"*"',
+                "RETURN",
+                "(SPECIAL-USE)",
+            )
+            typ, data = self.conn._untagged_response(typ, data, "LIST")
+        else:
+            typ, data = self._call("listing the folders of", self.conn.list, '""', "*")
+        if typ != "OK":
+            raise ProtocolError(f"LIST failed: {data!r}")
+        folders = []
+        items = list(data or [])
+        index = 0
+        while index < len(items):
+            item = items[index]
+            index += 1
+            if item is None:
+                continue
+            literal = None
+            if isinstance(item, tuple):
+                item, literal = item
+            match = _LIST_LINE.match(item.strip())
+            if not match:
+                continue
+            flags = tuple(match.group("flags").decode("ascii", "replace").split())
+            delim = match.group("delim")
+            delim = None if delim == b"NIL" else delim[1:-1].replace(b"\\\\", b"\\").decode()
+            if literal is not None:
+                raw = literal.decode("utf-8", "replace")
+            else:
+                raw = match.group("name").decode("utf-8", "replace").strip()
+                if raw.startswith('"') and raw.endswith('"'):
+                    raw = raw[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+            lowered = [flag.lower() for flag in flags]
+            special = next((flag for flag in flags if flag.lower() in SPECIAL_USE_FLAGS), None)
+            folders.append(
+                FolderInfo(
+                    name=decode_modified_utf7(raw),
+                    raw_name=raw,
+                    delimiter=delim,
+                    flags=flags,
+                    special_use=special,
+                    selectable="\\noselect" not in lowered and "\\nonexistent" not in lowered,
+                )
+            )
+        return folders
+
+    def status(self, raw_name):
+        """One STATUS command: the folder's UIDVALIDITY, UIDNEXT and message count."""
+        typ, data = self._call(
+            "reading the status of a folder on",
+            self.conn.status,
+            quote_mailbox(raw_name),
+            "(UIDVALIDITY UIDNEXT MESSAGES)",
+        )
+        if typ != "OK":
+            raise FolderMissing(f"Folder {raw_name!r} does not exist on the server.")
+        line = b" ".join(
+            part if isinstance(part, bytes) else b" ".join(part) for part in data if part
+        )
+        values = {key.decode().upper(): int(value) for key, value in _STATUS_ITEM.findall(line)}
+        if "UIDVALIDITY" not in values or "UIDNEXT" not in values:
+            raise ProtocolError(f"Incomplete STATUS answer for {raw_name!r}: {line[:200]!r}")
+        return FolderStatus(values["UIDVALIDITY"], values["UIDNEXT"], values.get("MESSAGES", 0))
+
+    def select(self, raw_name):
+        """Open a folder read-only (EXAMINE)."""
+        typ, data = self._call(
+            "opening a folder on", self.conn.select, quote_mailbox(raw_name), True
+        )
+        if typ != "OK":
+            raise FolderMissing(f"Folder {raw_name!r} cannot be opened: {data!r}")
+        self.selected = raw_name
+        untagged = self.conn.untagged_responses
+        uidvalidity = int((untagged.get("UIDVALIDITY") or [b"0"])[-1])
+        uidnext = int((untagged.get("UIDNEXT") or [b"0"])[-1])
+        return FolderStatus(uidvalidity, uidnext, int(data[0] or 0))
+
+    def search_uids(self, min_uid=1, since=None):
+        """UIDs >= ``min_uid`` in the selected folder, received on or after ``since``."""
+        criteria = [f"UID {max(int(min_uid), 1)}:*"]
+        if since:
+            criteria.append("SINCE " + since.strftime("%d-%b-%Y"))
+        typ, data = self._call("searching a folder on", self.conn.uid, "SEARCH", " ".join(criteria))
+        if typ != "OK":
+            raise ProtocolError(f"UID SEARCH failed: {data!r}")
+        uids = [int(uid) for uid in b" ".join(d for d in data if d).split()]
+        # "n:*" always includes the highest UID, even when it is below n.
+        return sorted(uid for uid in uids if uid >= min_uid)
+
+    def fetch(self, uids):
+        """Fetch whole messages by UID, in UID order, without setting \\Seen."""
+        if not uids:
+            return
+        typ, data = self._call(
+            "fetching messages from", self.conn.uid, "FETCH", uid_set(uids), FETCH_ITEMS
+        )
+        if typ != "OK":
+            raise ProtocolError(f"UID FETCH failed: {data!r}")
+        messages = []
+        items = list(data or [])
+        for index, item in enumerate(items):
+            if not isinstance(item, tuple):
+                continue
+            meta, raw = item
+            # Some servers send FLAGS or UID after the body literal.
+            following = items[index + 1] if index + 1 < len(items) else b""
+            if isinstance(following, bytes):
+                meta = meta + b" " + following
+            uid = _FETCH_UID.search(meta)
+            if not uid:
+                continue
+            flags = _FETCH_FLAGS.search(meta)
+            date = _FETCH_DATE.search(meta)
+            size = _FETCH_SIZE.search(meta)
+            messages.append(
+                FetchedMessage(
+                    uid=int(uid.group(1)),
+                    raw=raw,
+                    internal_date=_parse_internal_date(date.group(1)) if date else None,
+                    flags=tuple(
+                        flag
+                        for flag in (
+                            flags.group(1).decode("ascii", "replace").split() if flags else ()
+                        )
+                        # \Recent belongs to the session, not to the message.
+                        if flag != "\\Recent"
+                    ),
+                    size=int(size.group(1)) if size else len(raw),
+                )
+            )
+        messages.sort(key=lambda message: message.uid)
+        yield from messages
+
+    def append(self, raw_name, raw, flags=(), internal_date=None):
+        """APPEND a message (used by tests and by sending, never by the sync).
+
+        :return: the new UID when the server reports it (UIDPLUS), else None
+        """
+        date = imaplib.Time2Internaldate(internal_date) if internal_date else None
+        flag_list = "(" + " ".join(flags) + ")" if flags else None
+        typ, data = self._call(
+            "appending a message on",
+            self.conn.append,
+            quote_mailbox(raw_name),
+            flag_list,
+            date,
+            raw,
+        )
+        if typ != "OK":
+            raise ProtocolError(f"APPEND failed: {data!r}")
+        match = _APPENDUID.search(b" ".join(d for d in data if isinstance(d, bytes)))
+        return int(match.group(2)) if match else None

@@ -1,0 +1,534 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import logging
+import threading
+import time
+
+from psycopg2 import OperationalError
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+from ..lib import errors as mail_errors
+from ..lib.imap_client import ImapSession, default_sync_folder_names, is_sent_folder
+from ..lib.mime_parser import normalize_address
+from ..lib.pop3_client import Pop3Session
+
+_logger = logging.getLogger(__name__)
+
+DEFAULT_PORTS = {
+    ("imap", "ssl"): 993,
+    ("imap", "starttls"): 143,
+    ("imap", "none"): 143,
+    ("pop3", "ssl"): 995,
+    ("pop3", "starttls"): 110,
+    ("pop3", "none"): 110,
+}
+# POP3 has no folders: its single mailbox is stored as this pseudo-folder.
+POP3_FOLDER_NAME = "INBOX"
+
+
+class CrmMailAccount(models.Model):
+    _name = "crm.mail.account"
+    _description = "Mail Account"
+    _order = "account_type, name, id"
+
+    name = fields.Char(required=True, help="A name for this mailbox, e.g. 'Support'.")
+    active = fields.Boolean(default=True)
+    account_type = fields.Selection(
+        [("group", "Group"), ("personal", "Personal")],
+        string="Type",
+        required=True,
+        default="personal",
+        help="Group: a shared mailbox such as support@, managed by administrators.\n"
+        "Personal: one user's own mailbox.",
+    )
+    user_id = fields.Many2one(
+        "res.users",
+        string="Owner",
+        default=lambda self: self.env.user,
+        index=True,
+        ondelete="cascade",
+        help="The user whose mailbox this is. Required for personal accounts.",
+    )
+    email = fields.Char(
+        string="Email Address",
+        required=True,
+        help="The address of this mailbox. Mail sent from it is stored as outgoing.",
+    )
+    protocol = fields.Selection(
+        [("imap", "IMAP"), ("pop3", "POP3")],
+        required=True,
+        default="imap",
+        help="IMAP syncs several folders and the Sent folder; POP3 only reads the inbox.",
+    )
+    host = fields.Char(string="Server", help="Incoming mail server, e.g. imap.example.com.")
+    port = fields.Integer(
+        compute="_compute_port",
+        store=True,
+        readonly=False,
+        help="Filled from the protocol and security; change it only for unusual servers.",
+    )
+    security = fields.Selection(
+        [("ssl", "SSL/TLS"), ("starttls", "STARTTLS"), ("none", "None")],
+        required=True,
+        default="ssl",
+        help="SSL/TLS encrypts from the first byte (ports 993/995); STARTTLS upgrades a "
+        "plain connection (ports 143/110). 'None' sends the password in clear text.",
+    )
+    verify_tls = fields.Boolean(
+        string="Verify Certificate",
+        default=True,
+        help="Check the server's TLS certificate and host name. Untick only for a server "
+        "with a self-signed certificate that you trust.",
+    )
+    login = fields.Char(help="The user name on the mail server; often the email address.")
+    password = fields.Char(
+        compute="_compute_password",
+        inverse="_inverse_password",
+        copy=False,
+        help="Readable only by the account's owner and Emails administrators. For "
+        "mailboxes with two-factor authentication use an app password.",
+    )
+    # The secret itself: only the system group may read the column; the account's
+    # owner and Emails administrators reach it through the compute above.
+    password_secret = fields.Char(groups="base.group_system", copy=False, prefetch=False)
+    team_ids = fields.Many2many(
+        "crm.team",
+        string="Teams",
+        help="Sales teams the incoming emails of this group mailbox are assigned to.",
+    )
+    fetch_since = fields.Date(
+        help="Only import mail received on or after this date; leave empty to import "
+        "the whole mailbox.",
+    )
+    live_since = fields.Datetime(
+        string="Live Since",
+        copy=False,
+        help="Mail the server received before this moment is imported in archive mode: "
+        "stored and linked, but it notifies nobody, sends no auto-reply and assigns no "
+        "case. Set when the account first connects.",
+    )
+    batch_size = fields.Integer(
+        default=200,
+        help="How many messages are fetched and stored per transaction.",
+    )
+    max_attachment_size = fields.Integer(
+        string="Attachment Size Cap (MB)",
+        default=25,
+        help="Attachments larger than this are not stored; the email keeps a note instead.",
+    )
+    timeout = fields.Integer(
+        string="Timeout (s)",
+        default=30,
+        help="Network timeout for every operation on the mail server.",
+    )
+    folder_ids = fields.One2many("crm.mail.folder", "account_id", string="Folders")
+    state = fields.Selection(
+        [
+            ("not_configured", "Not Configured"),
+            ("connected", "Connected"),
+            ("error", "Error"),
+        ],
+        default="not_configured",
+        required=True,
+        readonly=True,
+        copy=False,
+    )
+    last_sync_at = fields.Datetime(string="Last Sync", readonly=True, copy=False)
+    last_error = fields.Text(readonly=True, copy=False)
+    last_error_at = fields.Datetime(readonly=True, copy=False)
+    email_count = fields.Integer(
+        string="Emails Imported",
+        readonly=True,
+        copy=False,
+        help="Emails this account has imported (an email also held by another "
+        "account counts for both).",
+    )
+    quarantine_ids = fields.One2many("crm.mail.quarantine", "account_id")
+    quarantine_count = fields.Integer(compute="_compute_quarantine_count")
+
+    _sql_constraints = [
+        (
+            "batch_size_positive",
+            "CHECK(batch_size > 0)",
+            "The batch size must be positive.",
+        ),
+    ]
+
+    @api.depends("protocol", "security")
+    def _compute_port(self):
+        for account in self:
+            account.port = DEFAULT_PORTS.get((account.protocol, account.security), 0)
+
+    def _can_read_password(self):
+        """Return whether the current user may see this account's password."""
+        self.ensure_one()
+        return (
+            self.env.su
+            or self.env.user.has_group("crm_mail_sync.group_crm_mail_manager")
+            or self.user_id == self.env.user
+        )
+
+    @api.depends("password_secret")
+    @api.depends_context("uid")
+    def _compute_password(self):
+        # sudo: the secret column is restricted to the system group; visibility is
+        # decided here, per record.
+        for account in self:
+            account.password = (
+                account.sudo().password_secret if account._can_read_password() else False
+            )
+
+    def _inverse_password(self):
+        for account in self:
+            # sudo: see _compute_password; whoever may edit the account may set it.
+            account.sudo().password_secret = account.password
+
+    @api.depends("quarantine_ids")
+    def _compute_quarantine_count(self):
+        groups = self.env["crm.mail.quarantine"]._read_group(
+            [("account_id", "in", self.ids), ("state", "=", "pending")],
+            ["account_id"],
+            ["__count"],
+        )
+        counts = {account.id: count for account, count in groups}
+        for account in self:
+            account.quarantine_count = counts.get(account.id, 0)
+
+    @api.constrains("account_type", "user_id", "email")
+    def _check_owner(self):
+        for account in self:
+            if account.account_type != "personal":
+                continue
+            if not account.user_id:
+                raise ValidationError(self.env._("A personal mail account needs an owner."))
+            if normalize_address(account.email) != normalize_address(account.user_id.email or ""):
+                raise ValidationError(
+                    self.env._(
+                        "The address of a personal mail account must be its owner's "
+                        "address (%(user)s: %(email)s).",
+                        user=account.user_id.name,
+                        email=account.user_id.email or self.env._("none"),
+                    )
+                )
+
+    @api.constrains("batch_size", "max_attachment_size", "timeout")
+    def _check_limits(self):
+        for account in self:
+            if account.max_attachment_size < 0 or account.timeout <= 0:
+                raise ValidationError(
+                    self.env._("The attachment size cap and the timeout must be positive.")
+                )
+
+    # ------------------------------------------------------------------
+    # Connection
+    # ------------------------------------------------------------------
+
+    def _session(self):
+        """Return an unopened IMAP or POP3 session for this account."""
+        self.ensure_one()
+        if not self.host:
+            raise UserError(self.env._("Set the mail server of %s first.", self.display_name))
+        cls = ImapSession if self.protocol == "imap" else Pop3Session
+        return cls(
+            self.host,
+            self.port,
+            self.security,
+            self.login or self.email,
+            # sudo: the sync runs as the caller, who may not be in the system group.
+            self.sudo().password_secret or "",
+            timeout=float(self.timeout or 30),
+            verify_tls=self.verify_tls,
+            ssl_context=self._get_ssl_context(),
+        )
+
+    def _get_ssl_context(self):
+        """Hook: return an ssl.SSLContext to use instead of the default one."""
+        return None
+
+    def action_test_connection(self):
+        """Log in, list the server's folders and store them on the account.
+
+        New folders are ticked for sync when they are INBOX or the Sent folder.
+        """
+        self.ensure_one()
+        session = None
+        try:
+            session = self._session()
+            with session:
+                if self.protocol == "imap":
+                    folders = session.list_folders()
+                else:
+                    session.list_uidls()
+                    folders = None
+        except mail_errors.MailServerError as exc:
+            raise UserError(self._format_server_error(exc)) from None
+        self._update_folders(folders)
+        self._mark_connected()
+        names = ", ".join(self.folder_ids.filtered("is_synced").mapped("display_name"))
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "title": self.env._("Connection successful"),
+                "message": self.env._(
+                    "%(count)s folders found; syncing: %(names)s.",
+                    count=len(self.folder_ids),
+                    names=names or self.env._("none"),
+                ),
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
+
+    def _format_server_error(self, exc):
+        """Return the message shown to the user for a mail server error."""
+        return self.env._("%(account)s: %(error)s", account=self.display_name, error=str(exc))
+
+    def _mark_connected(self):
+        vals = {"state": "connected", "last_error": False}
+        if not self.live_since:
+            vals["live_since"] = fields.Datetime.now()
+        self.write(vals)
+
+    def _update_folders(self, folder_infos):
+        """Create or refresh folder records from the server's folder list.
+
+        :param folder_infos: list of ``FolderInfo`` (IMAP) or ``None`` for POP3
+        """
+        self.ensure_one()
+        Folder = self.env["crm.mail.folder"]
+        existing = {
+            folder.name: folder for folder in self.with_context(active_test=False).folder_ids
+        }
+        if folder_infos is None:
+            if POP3_FOLDER_NAME not in existing:
+                Folder.create(
+                    {
+                        "account_id": self.id,
+                        "name": POP3_FOLDER_NAME,
+                        "display_label": self.env._("Inbox"),
+                        "is_synced": True,
+                    }
+                )
+            return
+        defaults = default_sync_folder_names(folder_infos)
+        to_create = []
+        seen = set()
+        for info in folder_infos:
+            seen.add(info.raw_name)
+            vals = {
+                "display_label": info.name,
+                "special_use": info.special_use or False,
+                "is_sent": is_sent_folder(info),
+                "selectable": info.selectable,
+                "exists_on_server": True,
+            }
+            folder = existing.get(info.raw_name)
+            if folder:
+                folder.write(vals)
+            else:
+                to_create.append(
+                    dict(
+                        vals,
+                        account_id=self.id,
+                        name=info.raw_name,
+                        is_synced=info.selectable
+                        and (info.raw_name in defaults or info.name in defaults),
+                    )
+                )
+        Folder.create(to_create)
+        gone = Folder.browse([folder.id for name, folder in existing.items() if name not in seen])
+        gone.write({"exists_on_server": False})
+
+    # ------------------------------------------------------------------
+    # Sync
+    # ------------------------------------------------------------------
+
+    def action_sync(self):
+        """Sync these accounts now, in the caller's transaction.
+
+        A large backlog stops after a time budget; the scheduled action imports the
+        rest, and the returned notification says so.
+        """
+        budget = float(
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("crm_mail_sync.manual_sync_time_budget", 60)
+        )
+        # The caller must be allowed to manage these accounts; the import itself
+        # writes the shared archive, which users only read.
+        self.check_access("write")
+        stats = self.sudo()._sync(deadline=time.monotonic() + budget, commit=False)
+        if stats["locked"]:
+            message = self.env._(
+                "%s is being synced by another process; try again shortly.",
+                ", ".join(stats["locked"].mapped("display_name")),
+            )
+            kind = "warning"
+        elif stats["failed"]:
+            message = "\n".join(stats["failed"].mapped("last_error"))
+            kind = "danger"
+        else:
+            message = self.env._("%s new emails imported.", stats["imported"])
+            kind = "success"
+        if stats["incomplete"]:
+            message += " " + self.env._(
+                "More mail is waiting; the scheduled action imports the rest."
+            )
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": kind,
+                "title": self.env._("Fetch now"),
+                "message": message,
+                "sticky": kind == "danger",
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
+
+    @api.model
+    def _cron_sync(self):
+        """Scheduled entry point: sync every active, configured account.
+
+        Each batch is committed with its progress, and the cron's progress API is told
+        how many accounts still have mail waiting so Odoo runs the job again soon.
+        """
+        budget = float(
+            self.env["ir.config_parameter"].sudo().get_param("crm_mail_sync.cron_time_budget", 90)
+        )
+        # sudo: the scheduled action imports every user's mailbox.
+        accounts = self.sudo().search([("host", "!=", False)])
+        stats = accounts._sync(deadline=time.monotonic() + budget, commit=True)
+        self.env["ir.cron"]._notify_progress(
+            done=len(accounts) - len(stats["incomplete"]),
+            remaining=len(stats["incomplete"]),
+        )
+        return stats
+
+    def _sync(self, deadline, commit):
+        """Sync each account of ``self`` until ``deadline`` (time.monotonic()).
+
+        :param bool commit: commit after every batch (scheduled runs only)
+        :return: dict with ``imported`` (int), and recordsets ``incomplete`` (stopped
+            by the deadline), ``failed`` and ``locked`` (synced elsewhere right now)
+        """
+        stats = {
+            "imported": 0,
+            "commands": 0,
+            "incomplete": self.browse(),
+            "failed": self.browse(),
+            "locked": self.browse(),
+        }
+        for account in self:
+            if time.monotonic() >= deadline:
+                stats["incomplete"] |= account
+                continue
+            if not account._try_lock():
+                stats["locked"] |= account
+                continue
+            result = account.with_context(crm_mail_sync_commit=commit)._sync_one(deadline)
+            stats["imported"] += result["imported"]
+            stats["commands"] += result["commands"]
+            if result["error"]:
+                stats["failed"] |= account
+            if not result["complete"]:
+                stats["incomplete"] |= account
+            account._commit_progress()
+        return stats
+
+    def _try_lock(self):
+        """Claim this account's row for the current transaction.
+
+        The scheduled action and "Fetch now" (and several cron workers) never sync the
+        same account at once; a claim dies with its transaction, so a crashed worker
+        never leaves an account locked.
+        """
+        self.ensure_one()
+        try:
+            self.env.cr.execute(
+                "SELECT id FROM crm_mail_account WHERE id = %s FOR UPDATE SKIP LOCKED",
+                (self.id,),
+            )
+        except OperationalError:
+            return False
+        return bool(self.env.cr.fetchone())
+
+    def _can_commit(self):
+        return self.env.context.get("crm_mail_sync_commit") and not getattr(
+            threading.current_thread(), "testing", False
+        )
+
+    def _commit_progress(self):
+        """Commit the work done so far, on scheduled runs only.
+
+        Tests forbid commits, and "Fetch now" runs in the caller's transaction; both
+        still go through the same batches. After a commit the account's row lock is
+        taken again, and the run stops if someone else claimed it meanwhile.
+        """
+        if not self._can_commit():
+            return True
+        self.env.cr.commit()
+        return all(account._try_lock() for account in self)
+
+    def _sync_one(self, deadline):
+        """Sync this account; record the outcome on it. Never raises for server errors."""
+        self.ensure_one()
+        result = {"imported": 0, "complete": True, "error": False, "warnings": []}
+        if not self.live_since:
+            # Everything already in the mailbox at the first sync is archive mail.
+            self.live_since = fields.Datetime.now()
+        session = None
+        try:
+            session = self._session()
+            with session:
+                if self.protocol == "imap":
+                    self._sync_imap(session, deadline, result)
+                else:
+                    self._sync_pop3(session, deadline, result)
+        except mail_errors.MailServerError as exc:
+            result["error"] = True
+            self._record_error(str(exc))
+        except UserError as exc:
+            result["error"] = True
+            self._record_error(exc.args[0])
+        else:
+            now = fields.Datetime.now()
+            self.write(
+                {
+                    "last_sync_at": now,
+                    "state": "connected",
+                    "last_error": "\n".join(result["warnings"]) or False,
+                    "last_error_at": now if result["warnings"] else self.last_error_at,
+                }
+            )
+        # Commands sent to the server, for the "nothing new costs one STATUS per
+        # folder" promise.
+        result["commands"] = getattr(session, "command_count", 0)
+        return result
+
+    def _record_error(self, message):
+        _logger.warning("Mail account %s (id %s): sync failed: %s", self.name, self.id, message)
+        self.write(
+            {
+                "state": "error",
+                "last_error": message,
+                "last_error_at": fields.Datetime.now(),
+            }
+        )
+
+    def _sync_imap(self, session, deadline, result):
+        if not self.folder_ids:
+            self._update_folders(session.list_folders())
+        for folder in self.folder_ids.filtered(lambda f: f.is_synced and f.exists_on_server):
+            if time.monotonic() >= deadline:
+                result["complete"] = False
+                return
+            folder._sync_imap(session, deadline, result)
+
+    def _sync_pop3(self, session, deadline, result):
+        if not self.folder_ids:
+            self._update_folders(None)
+        folder = self.folder_ids.filtered(lambda f: f.name == POP3_FOLDER_NAME)[:1]
+        folder._sync_pop3(session, deadline, result)

@@ -1,0 +1,10 @@
+from . import (
+    test_account_security,
+    test_fingerprint,
+    test_mail_servers_lib,
+    test_malformed_mail,
+    test_mime_parser,
+    test_sync_faults,
+    test_sync_imap,
+    test_sync_pop3,
+)

@@ -1,0 +1,122 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo.exceptions import AccessError, ValidationError
+from odoo.tests import new_test_user, tagged
+
+from .common import CrmMailSyncCase
+
+
+@tagged("post_install", "-at_install", "crm_mail_sync")
+class TestAccountSecurity(CrmMailSyncCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.other_user = new_test_user(
+            cls.env,
+            login="crm_mail_other",
+            email="crm.mail.other@example.com",
+            groups="base.group_user,crm_mail_sync.group_crm_mail_user",
+        )
+
+    def _personal(self, user, password="Top-Secret-1"):
+        return self.Account.with_user(user).create(
+            {
+                "name": "mine",
+                "account_type": "personal",
+                "user_id": user.id,
+                "email": user.email,
+                "host": "127.0.0.1",
+                "login": user.login,
+                "password": password,
+            }
+        )
+
+    def test_user_manages_own_personal_account_only(self):
+        account = self._personal(self.mail_user)
+        self.assertEqual(account.user_id, self.mail_user)
+        self.assertEqual(account.password, "Top-Secret-1")
+        with self.assertRaises(AccessError):
+            self.Account.with_user(self.mail_user).create(
+                {
+                    "name": "not mine",
+                    "account_type": "personal",
+                    "user_id": self.other_user.id,
+                    "email": self.other_user.email,
+                    "host": "127.0.0.1",
+                }
+            )
+        with self.assertRaises(AccessError):
+            self.Account.with_user(self.mail_user).create(
+                {"name": "group", "account_type": "group", "email": "g@example.com"}
+            )
+        with self.assertRaises(AccessError):
+            account.with_user(self.other_user).read(["name"])
+        # The administrator manages everyone's accounts.
+        self.assertEqual(account.with_user(self.mail_admin).password, "Top-Secret-1")
+
+    def test_personal_address_must_be_the_owners(self):
+        with self.assertRaises(ValidationError):
+            self.Account.with_user(self.mail_user).create(
+                {
+                    "name": "wrong address",
+                    "account_type": "personal",
+                    "user_id": self.mail_user.id,
+                    "email": "someone.else@example.com",
+                }
+            )
+
+    def test_group_account_password_hidden_from_users(self):
+        login, password = self.new_mailbox()
+        account = self.create_account(login, password)
+        as_user = account.with_user(self.mail_user)
+        self.assertEqual(as_user.name, login)  # readable...
+        self.assertFalse(as_user.password)  # ...but not its password
+        self.assertFalse(as_user.read(["password"])[0]["password"])
+        self.assertFalse(
+            as_user.search_read([("id", "=", account.id)], ["password"])[0]["password"]
+        )
+        self.mail_user.groups_id += self.env.ref("base.group_allow_export")
+        exported = as_user.export_data(["name", "password"])["datas"]
+        self.assertEqual(exported[0][0], login)
+        self.assertNotIn(password, str(exported))
+        with self.assertRaises(AccessError):
+            as_user.read(["password_secret"])
+        with self.assertRaises(AccessError):
+            as_user.write({"password": "changed"})
+        self.assertEqual(account.with_user(self.mail_admin).password, password)
+
+    def test_user_sees_only_own_mailbox_emails(self):
+        login, password = self.new_mailbox()
+        self.dovecot.append(login, "INBOX", self.message(subject="Group mail"))
+        group = self.create_account(login, password)
+        self.connect(group)
+        self.sync(group)
+        email = self.emails_of(group)
+        self.assertEqual(len(email), 1)
+        self.assertFalse(self.Email.with_user(self.mail_user).search([("id", "=", email.id)]))
+        self.assertEqual(
+            self.Email.with_user(self.mail_admin).search([("id", "=", email.id)]), email
+        )
+
+    def test_user_syncs_own_mailbox_and_sees_its_mail(self):
+        login, password = self.new_mailbox("own")
+        self.dovecot.append(login, "INBOX", self.message(subject="Personal mail"))
+        account = self.Account.with_user(self.mail_user).create(
+            {
+                "name": "my box",
+                "account_type": "personal",
+                "email": self.mail_user.email,
+                "host": self.dovecot.host,
+                "port": self.dovecot.imap_port,
+                "security": "none",
+                "login": login,
+                "password": password,
+            }
+        )
+        account.action_test_connection()
+        action = account.action_sync()
+        self.assertEqual(action["params"]["type"], "success")
+        mine = self.Email.with_user(self.mail_user).search([("subject", "=", "Personal mail")])
+        self.assertEqual(len(mine), 1)
+        self.assertFalse(
+            self.Email.with_user(self.other_user).search([("subject", "=", "Personal mail")])
+        )

@@ -3,8 +3,6 @@ import logging
 import threading
 import time
 
-from psycopg2 import OperationalError
-
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
@@ -428,7 +426,8 @@ class CrmMailAccount(models.Model):
             if not account._try_lock():
                 stats["locked"] |= account
                 continue
-            result = account.with_context(crm_mail_sync_commit=commit)._sync_one(deadline)
+            account = account.with_context(crm_mail_sync_commit=commit)
+            result = account._sync_one(deadline)
             stats["imported"] += result["imported"]
             stats["commands"] += result["commands"]
             if result["error"]:
@@ -446,13 +445,10 @@ class CrmMailAccount(models.Model):
         never leaves an account locked.
         """
         self.ensure_one()
-        try:
-            self.env.cr.execute(
-                "SELECT id FROM crm_mail_account WHERE id = %s FOR UPDATE SKIP LOCKED",
-                (self.id,),
-            )
-        except OperationalError:
-            return False
+        self.env.cr.execute(
+            "SELECT id FROM crm_mail_account WHERE id = %s FOR UPDATE SKIP LOCKED",
+            (self.id,),
+        )
         return bool(self.env.cr.fetchone())
 
     def _can_commit(self):

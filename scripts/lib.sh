@@ -93,7 +93,8 @@ ensure_postgres() {
 }
 
 start_own_postgres() {
-    local bindir pgdata="$RUN_DIR/pgdata" runas=()
+    # In the system temp dir when run as root: the 'postgres' user must reach it.
+    local bindir pgdata="${CRM_MAIL_SYNC_PG_DIR:-$RUN_DIR/pgdata}" runas=()
     bindir=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -n1)")
     [ -x "$bindir/initdb" ] || bindir=$(dirname "$(command -v initdb)")
     [ -x "$bindir/initdb" ] || die "PostgreSQL is not installed (apt-get install postgresql)"
@@ -103,7 +104,7 @@ start_own_postgres() {
         # PostgreSQL refuses to run as root: the cluster belongs to 'postgres'.
         id postgres >/dev/null 2>&1 || useradd --system --home "$RUN_DIR" postgres
         runas=(runuser -u postgres --)
-        chmod o+x "$RUN_DIR"
+        [ -n "${CRM_MAIL_SYNC_PG_DIR:-}" ] || pgdata="$(dirname "$(mktemp -u)")/crm-mail-sync-pgdata"
     fi
     if [ ! -f "$pgdata/PG_VERSION" ]; then
         info "creating a private PostgreSQL cluster in $pgdata"

@@ -522,7 +522,11 @@ _shared = {}
 def get_shared_dovecot():
     """The process-wide Dovecot of the test run, started on first use."""
     if "dovecot" not in _shared:
-        server = DovecotServer()
+        # scripts/test names the directory so it can stop a Dovecot left behind by
+        # a test process that died.
+        workdir = os.environ.get("CRM_MAIL_SYNC_TEST_DOVECOT_DIR")
+        server = DovecotServer(workdir=workdir)
+        server.keep = False
         server.start()
         atexit.register(server.stop)
         _shared["dovecot"] = server

@@ -22,6 +22,9 @@
         "views/crm_mail_email_views.xml",
         "views/crm_mail_quarantine_views.xml",
         "views/crm_mail_account_views.xml",
+        "views/crm_mail_link_wizard_views.xml",
+        "views/res_partner_views.xml",
+        "views/crm_lead_views.xml",
         "views/menus.xml",
     ],
     "demo": [

@@ -1,13 +1,17 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import base64
 import logging
+from collections import defaultdict
 from datetime import timezone
+from email.utils import parseaddr
 
 from psycopg2 import Error as PsycopgError
 
 from odoo import Command, api, fields, models
+from odoo.exceptions import UserError
 
 from ..lib.fingerprint import content_fingerprint, message_key
+from ..lib.freemail import is_freemail
 from ..lib.mime_parser import MessageParseError, normalize_address, parse_message
 
 _logger = logging.getLogger(__name__)
@@ -96,6 +100,10 @@ class CrmMailEmail(models.Model):
     location_ids = fields.One2many(
         "crm.mail.email.location", "email_id", string="Seen In", readonly=True
     )
+    link_ids = fields.One2many(
+        "crm.mail.email.link", "email_id", string="Linked Records", readonly=True
+    )
+    link_count = fields.Integer(compute="_compute_link_count", string="Links")
     account_ids = fields.Many2many(
         "crm.mail.account",
         "crm_mail_email_account_rel",
@@ -113,6 +121,11 @@ class CrmMailEmail(models.Model):
             "This email is already stored.",
         ),
     ]
+
+    @api.depends("link_ids")
+    def _compute_link_count(self):
+        for email in self:
+            email.link_count = len(email.link_ids)
 
     @api.depends("location_ids.account_id")
     def _compute_account_ids(self):
@@ -345,7 +358,325 @@ class CrmMailEmail(models.Model):
         :param new_emails: the emails created by this batch
         :param locations: every location recorded by this batch (new and known emails)
         """
+        self._link_emails(new_emails)
         return True
+
+    # ------------------------------------------------------------------
+    # Buttons
+    # ------------------------------------------------------------------
+
+    def action_open_link_wizard(self):
+        """Button: link these emails to a record picked by the user."""
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Link to..."),
+            "res_model": "crm.mail.link.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_email_ids": [Command.set(self.ids)]},
+        }
+
+    def _sender_name_and_address(self):
+        self.ensure_one()
+        name, address = parseaddr(self.email_from or "")
+        return name.strip() or address, normalize_address(address)
+
+    def action_create_contact(self):
+        """Button: create a contact from the sender and link the email to it."""
+        self.ensure_one()
+        name, address = self._sender_name_and_address()
+        if not address:
+            raise UserError(self.env._("This email has no sender address."))
+        partner = self.env["res.partner"].search([("email_normalized", "=", address)], limit=1)
+        if not partner:
+            partner = self.env["res.partner"].create({"name": name, "email": address})
+        self._link_by_hand(partner)
+        return self._open(partner)
+
+    def action_create_company(self):
+        """Button: create a company from the sender's domain and link the email to it.
+
+        An existing contact of that address without a company joins the new company.
+        """
+        self.ensure_one()
+        _name, address = self._sender_name_and_address()
+        if not address:
+            raise UserError(self.env._("This email has no sender address."))
+        domain = address.rpartition("@")[2]
+        if is_freemail(domain):
+            raise UserError(
+                self.env._(
+                    "%s is a free-mail provider: it does not tell the sender's company. "
+                    "Create the company by hand.",
+                    domain,
+                )
+            )
+        company = self.env["res.partner"].create(
+            {
+                "name": domain.rsplit(".", 1)[0].replace("-", " ").title() or domain,
+                "is_company": True,
+                "website": domain,
+            }
+        )
+        contacts = self.env["res.partner"].search(
+            [
+                ("email_normalized", "=", address),
+                ("parent_id", "=", False),
+                ("is_company", "=", False),
+            ]
+        )
+        contacts.write({"parent_id": company.id})
+        self._link_by_hand(company)
+        return self._open(company)
+
+    def _link_by_hand(self, record):
+        self.check_access("read")
+        record.check_access("read")
+        self._create_links(self, {self.id: {(record._name, record.id): "manual"}}, notify=False)
+
+    def _open(self, record):
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": record._name,
+            "res_id": record.id,
+            "view_mode": "form",
+            "target": "current",
+        }
+
+    # ------------------------------------------------------------------
+    # Linking
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _get_linkable_models(self):
+        """Hook: models an email can be linked to (and shown in the chatter of)."""
+        return ["res.partner", "crm.lead"]
+
+    @api.model
+    def _link_emails(self, emails, notify=True):
+        """Link ``emails`` to the records they concern, in bulk, and post them."""
+        if not emails:
+            return self.env["crm.mail.email.link"]
+        targets = self._find_link_targets(emails)
+        return self._create_links(emails, targets, notify=notify)
+
+    @api.model
+    def _find_link_targets(self, emails):
+        """Return, per email id, the records it concerns and why.
+
+        Inheriting modules add targets by extending the result.
+
+        :return: dict ``{email_id: {(res_model, res_id): reason}}``, first reason wins
+        """
+        targets = defaultdict(dict)
+        self._find_thread_targets(emails, targets)
+        self._find_reference_targets(emails, targets)
+        self._find_address_targets(emails, targets)
+        return targets
+
+    @api.model
+    def _find_thread_targets(self, emails, targets):
+        """Replies follow the records their parent email (or Odoo message) is on."""
+        refs_by_email = {
+            email.id: {ref for ref in [email.in_reply_to, *(email.references or "").split()] if ref}
+            for email in emails
+        }
+        all_refs = list(set().union(*refs_by_email.values())) if refs_by_email else []
+        if not all_refs:
+            return
+        self.env["crm.mail.email.link"].flush_model()
+        self.flush_model(["message_id"])
+        self.env.cr.execute(
+            """SELECT e.message_id, l.res_model, l.res_id
+                 FROM crm_mail_email_link l JOIN crm_mail_email e ON e.id = l.email_id
+                WHERE e.message_id = ANY(%s)""",
+            (all_refs,),
+        )
+        by_ref = defaultdict(set)
+        for ref, model, res_id in self.env.cr.fetchall():
+            by_ref[ref].add((model, res_id))
+        self.env["mail.message"].flush_model(["message_id", "model", "res_id"])
+        self.env.cr.execute(
+            """SELECT message_id, model, res_id FROM mail_message
+                WHERE message_id = ANY(%s) AND model = ANY(%s) AND res_id IS NOT NULL""",
+            (all_refs, self._get_linkable_models()),
+        )
+        for ref, model, res_id in self.env.cr.fetchall():
+            by_ref[ref].add((model, res_id))
+        for email_id, refs in refs_by_email.items():
+            for ref in refs:
+                for target in sorted(by_ref.get(ref, ())):
+                    targets[email_id].setdefault(target, "thread")
+
+    @api.model
+    def _find_reference_targets(self, emails, targets):
+        """Hook: records named in the subject (cases add their reference here)."""
+        return targets
+
+    @api.model
+    def _external_addresses(self, email):
+        """The addresses of From/To/Cc that are not the email's own mailboxes."""
+        own = {normalize_address(address) for address in email.account_ids.mapped("email")}
+        addresses = [email.from_address] + (email.recipient_addresses or "").split(",")
+        return {address for address in addresses if address and address not in own}
+
+    @api.model
+    def _find_address_targets(self, emails, targets):
+        """Contacts (and their company) and open leads by exact normalised address."""
+        addresses_by_email = {email.id: self._external_addresses(email) for email in emails}
+        all_addresses = set().union(*addresses_by_email.values()) if addresses_by_email else set()
+        if not all_addresses:
+            return
+        partners = self._match_partners(all_addresses)
+        partners_by_address = defaultdict(list)
+        for partner in partners:
+            partners_by_address[partner.email_normalized].append(partner)
+        leads = self._match_leads(all_addresses, partners)
+        leads_by_address = defaultdict(list)
+        leads_by_partner = defaultdict(list)
+        for lead in leads:
+            if lead.email_normalized:
+                leads_by_address[lead.email_normalized].append(lead)
+            if lead.partner_id:
+                leads_by_partner[lead.partner_id.id].append(lead)
+        for email_id, addresses in addresses_by_email.items():
+            found = targets[email_id]
+            for address in sorted(addresses):
+                for partner in partners_by_address.get(address, ()):
+                    found.setdefault(("res.partner", partner.id), "address")
+                    company = partner.commercial_partner_id
+                    if company != partner:
+                        found.setdefault(("res.partner", company.id), "address")
+                    for lead in leads_by_partner.get(partner.id, ()):
+                        found.setdefault(("crm.lead", lead.id), "address")
+                for lead in leads_by_address.get(address, ()):
+                    found.setdefault(("crm.lead", lead.id), "address")
+
+    @api.model
+    def _match_partners(self, addresses):
+        """Hook: partners whose normalised address is one of ``addresses``.
+
+        Internal users' partners are left out: colleagues' addresses say nothing about
+        which customer an email concerns.
+        """
+        partners = self.env["res.partner"].search([("email_normalized", "in", list(addresses))])
+        internal = self.env["res.users"].search(
+            [("partner_id", "in", partners.ids), ("share", "=", False)]
+        )
+        return partners - internal.partner_id
+
+    @api.model
+    def _match_leads(self, addresses, partners):
+        """Hook: open leads and opportunities of these addresses or partners."""
+        return self.env["crm.lead"].search(
+            [
+                ("stage_id.is_won", "=", False),
+                "|",
+                ("email_normalized", "in", list(addresses)),
+                ("partner_id", "in", partners.ids),
+            ]
+        )
+
+    @api.model
+    def _create_links(self, emails, targets, notify=True):
+        """Create the links (skipping existing ones) and their chatter entries."""
+        Link = self.env["crm.mail.email.link"]
+        existing = set()
+        if emails:
+            for link in Link.search([("email_id", "in", emails.ids)]):
+                existing.add((link.email_id.id, link.res_model, link.res_id))
+        pending = []
+        for email in emails:
+            for (model, res_id), reason in targets.get(email.id, {}).items():
+                if (email.id, model, res_id) not in existing:
+                    pending.append((email, model, res_id, reason))
+                    existing.add((email.id, model, res_id))
+        if not pending:
+            return Link
+        # sudo: the sync writes every record's chatter; what a user may read of it
+        # is still decided by Odoo's rules on those records.
+        authors = self._get_author_partners({email for email, *_rest in pending})
+        names = self._get_record_names({(model, res_id) for _email, model, res_id, _r in pending})
+        messages = (
+            self.env["mail.message"]
+            .sudo()
+            .create(
+                [
+                    email._prepare_chatter_values(
+                        model, res_id, authors.get(email.from_address), names.get((model, res_id))
+                    )
+                    for email, model, res_id, _reason in pending
+                ]
+            )
+        )
+        links = Link.sudo().create(
+            [
+                {
+                    "email_id": email.id,
+                    "res_model": model,
+                    "res_id": res_id,
+                    "reason": reason,
+                    "mail_message_id": message.id,
+                }
+                for (email, model, res_id, reason), message in zip(pending, messages, strict=True)
+            ]
+        )
+        if notify:
+            links._notify_followers()
+        return links
+
+    def _prepare_chatter_values(self, res_model, res_id, author=None, record_name=None):
+        """Hook: the mail.message values of this email in a record's chatter.
+
+        ``reply_to`` and ``record_name`` are given so that mail.message does not
+        compute them one message at a time.
+        """
+        self.ensure_one()
+        return {
+            "model": res_model,
+            "res_id": res_id,
+            "message_type": "email",
+            # An internal note: the synced email is history for the team; customers
+            # following the record (portal) do not receive it again.
+            "subtype_id": self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_note"),
+            "body": self.body_html,
+            "subject": self.subject,
+            "email_from": self.email_from,
+            "reply_to": self.reply_to or self.email_from,
+            "record_name": record_name or False,
+            "author_id": author.id if author else False,
+            "date": self.date,
+            "message_id": self.message_id,
+            "attachment_ids": [Command.set(self.attachment_ids.ids)],
+        }
+
+    @api.model
+    def _get_record_names(self, targets):
+        """Map (model, id) to the record's display name, one query per model."""
+        ids_by_model = defaultdict(list)
+        for model, res_id in targets:
+            ids_by_model[model].append(res_id)
+        names = {}
+        for model, ids in ids_by_model.items():
+            # sudo: names for the chatter copies, written by the sync.
+            records = self.env[model].sudo().browse(ids)
+            for record in records:
+                names[(model, record.id)] = record.display_name
+        return names
+
+    @api.model
+    def _get_author_partners(self, emails):
+        """Map sender addresses to a partner, in one query."""
+        addresses = list({email.from_address for email in emails if email.from_address})
+        if not addresses:
+            return {}
+        partners = self.env["res.partner"].search(
+            [("email_normalized", "in", addresses)], order="id"
+        )
+        result = {}
+        for partner in partners:
+            result.setdefault(partner.email_normalized, partner)
+        return result
 
     @api.model
     def _record_skipped(self, folder, items):

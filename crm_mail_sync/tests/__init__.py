@@ -1,6 +1,7 @@
 from . import (
     test_account_security,
     test_fingerprint,
+    test_linking,
     test_mail_servers_lib,
     test_malformed_mail,
     test_mime_parser,

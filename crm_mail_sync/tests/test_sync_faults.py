@@ -12,8 +12,6 @@ from .servers import CuttingProxy
 ACCOUNT_LOGGER = "odoo.addons.crm_mail_sync.models.crm_mail_account"
 
 
-
-
 @tagged("post_install", "-at_install", "crm_mail_sync")
 class TestSyncFaults(CrmMailSyncCase):
     def test_authentication_failure_is_plain_and_hides_the_password(self):

@@ -1,11 +1,10 @@
-from . import (
-    crm_lead,
-    crm_mail_account,
-    crm_mail_email,
-    crm_mail_email_link,
-    crm_mail_email_location,
-    crm_mail_folder,
-    crm_mail_link_request,
-    crm_mail_quarantine,
-    res_partner,
-)
+from . import crm_mail_account
+from . import crm_mail_folder
+from . import crm_mail_email
+from . import crm_mail_email_link
+from . import crm_mail_email_location
+from . import crm_mail_link_request
+from . import crm_mail_linked_mixin
+from . import crm_mail_quarantine
+from . import crm_lead
+from . import res_partner

@@ -41,7 +41,12 @@ ensure_python_packages() {
     local python="$1"
     if ! "$python" -c "import aiosmtpd" >/dev/null 2>&1; then
         info "installing Python packages from requirements.txt"
-        "$python" -m pip install -q -r "$REPO_DIR/requirements.txt" \
+        local user_flag=()
+        # A normal user outside a virtualenv installs into their own site-packages.
+        if [ "$(id -u)" != 0 ] && ! "$python" -c "import sys; sys.exit(sys.prefix == sys.base_prefix)"; then
+            user_flag=(--user)
+        fi
+        "$python" -m pip install -q "${user_flag[@]}" -r "$REPO_DIR/requirements.txt" \
             || die "pip install -r requirements.txt failed"
     fi
 }

@@ -8,20 +8,11 @@ ever sent. Every socket operation has a timeout.
 import base64
 import imaplib
 import re
-import socket
-import ssl
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from .errors import (
-    AuthenticationFailed,
-    ConnectionFailed,
-    FolderMissing,
-    MailServerError,
-    ProtocolError,
-    ServerTimeout,
-    TlsFailed,
-)
+from .errors import FolderMissing, ProtocolError
+from .session import MailSession
 
 SPECIAL_USE_FLAGS = ("\\sent", "\\drafts", "\\trash", "\\junk", "\\archive", "\\all", "\\flagged")
 SENT_NAMES = {
@@ -150,136 +141,37 @@ def _parse_internal_date(value):
     return parsed.astimezone(timezone.utc).replace(tzinfo=None)
 
 
-class ImapSession:
+class ImapSession(MailSession):
     """One logged-in IMAP connection; use as a context manager."""
 
-    def __init__(
-        self,
-        host,
-        port,
-        security,
-        login,
-        password,
-        timeout=30.0,
-        verify_tls=True,
-        ssl_context=None,
-    ):
-        self.host = host
-        self.port = int(port)
-        self.security = security
-        self.login = login
-        self._password = password
-        self.timeout = timeout
-        self.verify_tls = verify_tls
-        self.ssl_context = ssl_context
-        self.conn = None
+    # abort (connection lost) subclasses error: it must be tested first.
+    protocol_abort = (imaplib.IMAP4.abort,)
+    protocol_error = (imaplib.IMAP4.error,)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.capabilities = ()
-        self.command_count = 0
         self.selected = None
 
-    def __repr__(self):  # never shows the password
-        return f"<ImapSession {self.login}@{self.host}:{self.port}>"
+    def _open(self):
+        if self.security == "ssl":
+            self.conn = imaplib.IMAP4_SSL(
+                self.host, self.port, ssl_context=self._tls_context(), timeout=self.timeout
+            )
+        else:
+            self.conn = imaplib.IMAP4(self.host, self.port, timeout=self.timeout)
+            if self.security == "starttls":
+                self.conn.starttls(ssl_context=self._tls_context())
 
-    def __enter__(self):
-        self.connect()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-    def _tls_context(self):
-        if self.ssl_context is not None:
-            return self.ssl_context
-        context = ssl.create_default_context()
-        if not self.verify_tls:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
-
-    def connect(self):
-        """Open the connection, negotiate TLS and log in."""
-        try:
-            if self.security == "ssl":
-                self.conn = imaplib.IMAP4_SSL(
-                    self.host, self.port, ssl_context=self._tls_context(), timeout=self.timeout
-                )
-            else:
-                self.conn = imaplib.IMAP4(self.host, self.port, timeout=self.timeout)
-                if self.security == "starttls":
-                    self.conn.starttls(ssl_context=self._tls_context())
-        except Exception as exc:
-            self._abandon()
-            raise self._translate(exc, "connecting to") from None
-        try:
-            self.conn.login(self.login, self._password)
-        except imaplib.IMAP4.error as exc:
-            self._abandon()
-            detail = str(exc).replace(self._password, "***") if self._password else str(exc)
-            raise AuthenticationFailed(detail.strip("b'\"")) from None
-        except Exception as exc:
-            self._abandon()
-            raise self._translate(exc, "logging in to") from None
+    def _authenticate(self):
+        self.conn.login(self.login, self._password)
         self.capabilities = tuple(c.upper() for c in self.conn.capabilities)
-        self.command_count = 0
 
-    def close(self):
-        """Log out; quietly drop the socket when the server is gone."""
-        if self.conn is None:
-            return
-        try:
-            self.conn.logout()
-        except Exception:
-            self._abandon()
-        self.conn = None
+    def _logout(self):
+        self.conn.logout()
 
-    def _abandon(self):
-        try:
-            if self.conn is not None:
-                self.conn.shutdown()
-        except Exception:
-            pass
-        self.conn = None
-
-    def _translate(self, exc, doing):
-        where = f"{self.host}:{self.port}"
-        if isinstance(exc, MailServerError):
-            return exc
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            return TlsFailed(
-                f"The TLS certificate of {where} could not be verified ({exc.verify_message}). "
-                "Check the server name, or untick 'Verify Certificate' for a self-signed "
-                "certificate you trust."
-            )
-        if isinstance(exc, ssl.SSLError | ssl.CertificateError):
-            return TlsFailed(f"TLS failed while {doing} {where}: {exc}")
-        if isinstance(exc, TimeoutError | socket.timeout):
-            return ServerTimeout(
-                f"{where} did not answer within {self.timeout:g} seconds while {doing} it."
-            )
-        if isinstance(exc, imaplib.IMAP4.abort):
-            return ConnectionFailed(f"The connection to {where} was lost while {doing} it: {exc}")
-        if isinstance(exc, ConnectionRefusedError):
-            return ConnectionFailed(f"{where} refused the connection. Check server and port.")
-        if isinstance(exc, socket.gaierror):
-            return ConnectionFailed(f"The server name {self.host!r} could not be resolved.")
-        if isinstance(exc, OSError):
-            return ConnectionFailed(f"Network error while {doing} {where}: {exc}")
-        if isinstance(exc, imaplib.IMAP4.error):
-            return ProtocolError(f"{where} answered unexpectedly while {doing} it: {exc}")
-        return ProtocolError(f"Unexpected error while {doing} {where}: {exc!r}")
-
-    def _call(self, doing, method, *args):
-        if self.conn is None:
-            raise ConnectionFailed("Not connected.")
-        self.command_count += 1
-        try:
-            return method(*args)
-        except Exception as exc:
-            error = self._translate(exc, doing)
-            if not isinstance(error, ProtocolError):
-                self._abandon()
-            raise error from None
+    def _drop(self):
+        self.conn.shutdown()
 
     # ------------------------------------------------------------------
 

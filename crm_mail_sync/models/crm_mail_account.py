@@ -2,6 +2,7 @@
 import logging
 import threading
 import time
+from datetime import timedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
@@ -105,6 +106,13 @@ class CrmMailAccount(models.Model):
         help="Mail the server received before this moment is imported in archive mode: "
         "stored and linked, but it notifies nobody, sends no auto-reply and assigns no "
         "case. Set when the account first connects.",
+    )
+    live_window_hours = fields.Integer(
+        string="Live Window (hours)",
+        default=0,
+        help="When the account first connects, mail received during this many hours "
+        "before is treated as live (e.g. 48 to still answer the last two days' mail); "
+        "older mail is archive mail.",
     )
     batch_size = fields.Integer(
         default=200,
@@ -286,8 +294,12 @@ class CrmMailAccount(models.Model):
     def _mark_connected(self):
         vals = {"state": "connected", "last_error": False}
         if not self.live_since:
-            vals["live_since"] = fields.Datetime.now()
+            vals["live_since"] = self._initial_live_since()
         self.write(vals)
+
+    def _initial_live_since(self):
+        """The moment mail starts being live: now, minus the live window."""
+        return fields.Datetime.now() - timedelta(hours=max(self.live_window_hours, 0))
 
     def _update_folders(self, folder_infos):
         """Create or refresh folder records from the server's folder list.
@@ -474,7 +486,7 @@ class CrmMailAccount(models.Model):
         result = {"imported": 0, "complete": True, "error": False, "warnings": []}
         if not self.live_since:
             # Everything already in the mailbox at the first sync is archive mail.
-            self.live_since = fields.Datetime.now()
+            self.live_since = self._initial_live_since()
         session = None
         try:
             session = self._session()

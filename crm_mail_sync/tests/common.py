@@ -66,6 +66,22 @@ class CrmMailSyncCase(TransactionCase):
             )
         return self.Account.with_user(self.mail_admin).create(values).sudo()
 
+    def create_personal_account(self, user, login, password, **vals):
+        """A personal account of ``user`` (its address is the user's) on the Dovecot."""
+        values = {
+            "name": f"{user.login}'s mailbox",
+            "account_type": "personal",
+            "user_id": user.id,
+            "email": user.email,
+            "host": self.dovecot.host,
+            "port": self.dovecot.imap_port,
+            "security": "none",
+            "login": login,
+            "password": password,
+        }
+        values.update(vals)
+        return self.Account.with_user(user).create(values)
+
     def connect(self, account):
         """Press Test connection; return the account's folders by server name."""
         account.action_test_connection()

@@ -100,18 +100,7 @@ class TestAccountSecurity(CrmMailSyncCase):
     def test_user_syncs_own_mailbox_and_sees_its_mail(self):
         login, password = self.new_mailbox("own")
         self.dovecot.append(login, "INBOX", self.message(subject="Personal mail"))
-        account = self.Account.with_user(self.mail_user).create(
-            {
-                "name": "my box",
-                "account_type": "personal",
-                "email": self.mail_user.email,
-                "host": self.dovecot.host,
-                "port": self.dovecot.imap_port,
-                "security": "none",
-                "login": login,
-                "password": password,
-            }
-        )
+        account = self.create_personal_account(self.mail_user, login, password)
         account.action_test_connection()
         action = account.action_sync()
         self.assertEqual(action["params"]["type"], "success")

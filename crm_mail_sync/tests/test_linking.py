@@ -167,19 +167,7 @@ class TestLinking(CrmMailSyncCase):
             partner_ids=(follower.partner_id | self.mail_user.partner_id).ids
         )
         login, password = self.new_mailbox("personal")
-        account = self.Account.create(
-            {
-                "name": "personal",
-                "account_type": "personal",
-                "user_id": self.mail_user.id,
-                "email": self.mail_user.email,
-                "host": self.dovecot.host,
-                "port": self.dovecot.imap_port,
-                "security": "none",
-                "login": login,
-                "password": password,
-            }
-        )
+        account = self.create_personal_account(self.mail_user, login, password).sudo()
         self.connect(account)
         account.live_since = self.days_ago(1)
         self.dovecot.append(

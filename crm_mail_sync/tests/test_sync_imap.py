@@ -198,6 +198,20 @@ class TestImapSync(CrmMailSyncCase):
         modes = {email.subject: email.import_mode for email in self.emails_of(account)}
         self.assertEqual(modes, {"Archived": "archive", "Arrived live": "live"})
 
+    def test_live_window_makes_recent_mail_live(self):
+        login, password = self.new_mailbox()
+        self.dovecot.append(
+            login, "INBOX", self.message(subject="Yesterday"), internal_date=self.days_ago(1)
+        )
+        self.dovecot.append(
+            login, "INBOX", self.message(subject="Last week"), internal_date=self.days_ago(7)
+        )
+        account = self.create_account(login, password, live_window_hours=48)
+        self.connect(account)
+        self.sync(account)
+        modes = {email.subject: email.import_mode for email in self.emails_of(account)}
+        self.assertEqual(modes, {"Yesterday": "live", "Last week": "archive"})
+
     def test_outgoing_when_sent_from_the_account_address(self):
         login, password = self.new_mailbox()
         account = self.create_account(login, password)

@@ -96,6 +96,17 @@ class CrmMailAccount(models.Model):
         string="Teams",
         help="Sales teams the incoming emails of this group mailbox are assigned to.",
     )
+    is_shared = fields.Boolean(
+        string="Shared for Sending",
+        help="Users may send from this group mailbox, as allowed by 'Who May Send'.",
+    )
+    send_permission = fields.Selection(
+        [("none", "Nobody"), ("team", "Members of its teams"), ("all", "All users")],
+        string="Who May Send",
+        default="team",
+        required=True,
+        help="Which users may pick this shared group mailbox as the sender of an email.",
+    )
     fetch_since = fields.Date(
         help="Only import mail received on or after this date; leave empty to import "
         "the whole mailbox.",
@@ -225,6 +236,28 @@ class CrmMailAccount(models.Model):
                 raise ValidationError(
                     self.env._("The attachment size cap and the timeout must be positive.")
                 )
+
+    def _can_send(self, user):
+        """Whether ``user`` may send from this account."""
+        self.ensure_one()
+        if self.account_type == "personal":
+            return self.user_id == user
+        if user.has_group("crm_mail_sync.group_crm_mail_manager"):
+            return True
+        if not self.is_shared or self.send_permission == "none":
+            return False
+        if self.send_permission == "all":
+            return True
+        teams = self.team_ids
+        return user in teams.member_ids or user in teams.user_id
+
+    @api.model
+    def _get_sendable_accounts(self, user=None):
+        """The active accounts ``user`` (default: the current user) may send from."""
+        user = user or self.env.user
+        # sudo: the choice of senders is computed over every account, then filtered.
+        accounts = self.sudo().search([])
+        return accounts.filtered(lambda account: account._can_send(user))
 
     # ------------------------------------------------------------------
     # Connection

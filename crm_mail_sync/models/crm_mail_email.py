@@ -100,6 +100,42 @@ class CrmMailEmail(models.Model):
     location_ids = fields.One2many(
         "crm.mail.email.location", "email_id", string="Seen In", readonly=True
     )
+    team_ids = fields.Many2many(
+        "crm.team",
+        "crm_mail_email_team_rel",
+        "email_id",
+        "team_id",
+        string="Teams",
+        readonly=True,
+        help="Teams the email is assigned to: the teams of the group mailbox it arrived in.",
+    )
+    address_user_ids = fields.Many2many(
+        "res.users",
+        "crm_mail_email_address_user_rel",
+        "email_id",
+        "user_id",
+        string="Users Addressed",
+        readonly=True,
+        help="Users whose address is in From, To or Cc: they see the email at the 'Own' level.",
+    )
+    is_private = fields.Boolean(
+        string="Private",
+        readonly=True,
+        help="Only the owner of the mailbox it came from and administrators see it.",
+    )
+    trashed_by_user_ids = fields.Many2many(
+        "res.users",
+        "crm_mail_email_trash_rel",
+        "email_id",
+        "user_id",
+        string="In the Trash Of",
+        readonly=True,
+    )
+    is_in_my_trash = fields.Boolean(
+        compute="_compute_is_in_my_trash",
+        search="_search_is_in_my_trash",
+        string="In My Trash",
+    )
     link_ids = fields.One2many(
         "crm.mail.email.link", "email_id", string="Linked Records", readonly=True
     )
@@ -121,6 +157,31 @@ class CrmMailEmail(models.Model):
             "This email is already stored.",
         ),
     ]
+
+    @api.depends_context("uid")
+    @api.depends("trashed_by_user_ids")
+    def _compute_is_in_my_trash(self):
+        for email in self:
+            email.is_in_my_trash = self.env.uid in email.sudo().trashed_by_user_ids.ids
+
+    def _search_is_in_my_trash(self, operator, value):
+        if operator not in ("=", "!="):
+            raise NotImplementedError(operator)
+        inside = (operator == "=") == bool(value)
+        return [("trashed_by_user_ids", "in" if inside else "not in", [self.env.uid])]
+
+    def action_move_to_trash(self):
+        """Hide these emails from the current user only; undo with Restore."""
+        self.check_access("read")
+        # sudo: the trash is per user; users do not write emails otherwise.
+        self.sudo().write({"trashed_by_user_ids": [Command.link(self.env.uid)]})
+        return True
+
+    def action_restore_from_trash(self):
+        """Take these emails out of the current user's trash."""
+        self.check_access("read")
+        self.sudo().write({"trashed_by_user_ids": [Command.unlink(self.env.uid)]})
+        return True
 
     @api.depends("link_ids")
     def _compute_link_count(self):
@@ -247,6 +308,7 @@ class CrmMailEmail(models.Model):
             pending.add(ident)
             new_keys.append(ident)
             to_create.append(self._prepare_email_values(folder, entry))
+        self._set_address_users(to_create)
         new_emails = self.create(to_create) if to_create else self.browse()
         existing.update(zip(new_keys, new_emails.ids, strict=True))
         location_vals = [
@@ -305,12 +367,74 @@ class CrmMailEmail(models.Model):
             "size": parsed.size,
             "parse_warnings": _clean("\n".join(parsed.warnings)) or False,
             "has_attachments": any(not att.inline for att in parsed.attachments),
+            "team_ids": [Command.set(self._get_email_teams(folder, parsed).ids)],
             "attachment_ids": [
                 Command.create(self._prepare_attachment_values(attachment))
                 for attachment in parsed.attachments
                 if not attachment.truncated
             ],
         }
+
+    @api.model
+    def _get_email_teams(self, folder, parsed):
+        """Hook: teams a new email is assigned to (a group mailbox's, for incoming mail)."""
+        account = folder.account_id
+        if account.account_type != "group" or self._get_direction(folder, parsed) != "incoming":
+            return self.env["crm.team"]
+        return account.team_ids
+
+    @api.model
+    def _set_address_users(self, vals_list):
+        """Fill ``address_user_ids`` of new emails, with one query for the batch."""
+        addresses_of = []
+        for vals in vals_list:
+            addresses = {vals.get("from_address")} | set(
+                (vals.get("recipient_addresses") or "").split(",")
+            )
+            addresses_of.append({address for address in addresses if address})
+        every = set().union(*addresses_of) if addresses_of else set()
+        if not every:
+            return
+        users_by_address = self._users_by_address(every)
+        for vals, addresses in zip(vals_list, addresses_of, strict=True):
+            user_ids = sorted(
+                {uid for address in addresses for uid in users_by_address.get(address, ())}
+            )
+            if user_ids:
+                vals["address_user_ids"] = [Command.set(user_ids)]
+
+    @api.model
+    def _users_by_address(self, addresses):
+        """Map normalised addresses to internal users' ids (one query)."""
+        # sudo: the sync matches addresses against every user.
+        users = (
+            self.env["res.users"]
+            .sudo()
+            .search([("partner_id.email_normalized", "in", list(addresses)), ("share", "=", False)])
+        )
+        result = defaultdict(set)
+        for user in users:
+            result[user.partner_id.email_normalized].add(user.id)
+        return result
+
+    @api.model
+    def _refresh_address_users(self, users):
+        """Re-match ``users`` against the archive after their address changed."""
+        self.flush_model(["from_address", "recipient_addresses"])
+        self.env.cr.execute(
+            "DELETE FROM crm_mail_email_address_user_rel WHERE user_id = ANY(%s)", (users.ids,)
+        )
+        for user in users.filtered(lambda u: not u.share and u.partner_id.email_normalized):
+            address = user.partner_id.email_normalized
+            self.env.cr.execute(
+                """INSERT INTO crm_mail_email_address_user_rel (email_id, user_id)
+                   SELECT id, %s FROM crm_mail_email
+                    WHERE from_address = %s
+                       OR %s = ANY(string_to_array(recipient_addresses, ','))
+                   ON CONFLICT DO NOTHING""",
+                (user.id, address, address),
+            )
+        self.invalidate_model(["address_user_ids"])
 
     @api.model
     def _prepare_attachment_values(self, attachment):

@@ -1,4 +1,5 @@
 from . import (
+    test_access_levels,
     test_account_security,
     test_fingerprint,
     test_linking,

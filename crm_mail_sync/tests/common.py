@@ -32,18 +32,19 @@ class CrmMailSyncCase(TransactionCase):
             cls.env,
             login="crm_mail_user",
             email="crm.mail.user@example.com",
-            groups="base.group_user,crm_mail_sync.group_crm_mail_user",
+            groups="base.group_user,crm_mail_sync.group_crm_mail_user,crm_mail_sync.group_crm_mail_personal",
         )
 
     # ------------------------------------------------------------------
     # Mailboxes on the real server
     # ------------------------------------------------------------------
 
-    def new_mailbox(self, prefix="box"):
+    @classmethod
+    def new_mailbox(cls, prefix="box"):
         """Create a fresh Dovecot user; return (login, password)."""
         login = f"{prefix}-{uuid.uuid4().hex[:10]}"
         password = f"pw-{uuid.uuid4().hex[:12]}"
-        self.dovecot.add_user(login, password)
+        cls.dovecot.add_user(login, password)
         return login, password
 
     def create_account(self, login, password, **vals):
@@ -87,7 +88,8 @@ class CrmMailSyncCase(TransactionCase):
         account.action_test_connection()
         return {folder.name: folder for folder in account.folder_ids}
 
-    def sync(self, account, budget=60):
+    @staticmethod
+    def sync(account, budget=60):
         """Sync like "Fetch now" (no commit); return the run's statistics."""
         return account._sync(deadline=time.monotonic() + budget, commit=False)
 

@@ -14,7 +14,7 @@ class TestAccountSecurity(CrmMailSyncCase):
             cls.env,
             login="crm_mail_other",
             email="crm.mail.other@example.com",
-            groups="base.group_user,crm_mail_sync.group_crm_mail_user",
+            groups="base.group_user,crm_mail_sync.group_crm_mail_user,crm_mail_sync.group_crm_mail_personal",
         )
 
     def _personal(self, user, password="Top-Secret-1"):

@@ -96,6 +96,11 @@ class CrmMailAccount(models.Model):
         string="Teams",
         help="Sales teams the incoming emails of this group mailbox are assigned to.",
     )
+    private_mailbox = fields.Boolean(
+        string="Private Mailbox",
+        help="Emails imported from this mailbox are private: only its owner and "
+        "administrators see their content, and they are not shown in record chatter.",
+    )
     is_shared = fields.Boolean(
         string="Shared for Sending",
         help="Users may send from this group mailbox, as allowed by 'Who May Send'.",

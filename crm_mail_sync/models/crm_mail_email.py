@@ -5,6 +5,7 @@ from collections import defaultdict
 from datetime import timezone
 from email.utils import parseaddr
 
+from markupsafe import Markup
 from psycopg2 import Error as PsycopgError
 
 from odoo import Command, api, fields, models
@@ -157,6 +158,107 @@ class CrmMailEmail(models.Model):
             "This email is already stored.",
         ),
     ]
+
+    # ------------------------------------------------------------------
+    # Private emails
+    # ------------------------------------------------------------------
+
+    # What a private email hides from everyone but its mailbox's owner and admins.
+    PRIVATE_FIELDS = (
+        "subject",
+        "body_html",
+        "body_text",
+        "email_to",
+        "email_cc",
+        "recipient_addresses",
+        "attachment_ids",
+        "parse_warnings",
+    )
+
+    def _hidden_private(self):
+        """The private emails of ``self`` whose content the current user may not see."""
+        private = self.filtered("is_private")
+        if (
+            not private
+            or self.env.su
+            or self.env.user.has_group("crm_mail_sync.group_crm_mail_manager")
+        ):
+            return self.browse()
+        uid = self.env.uid
+        return private.filtered(
+            lambda email: (
+                not any(
+                    account.account_type == "personal" and account.user_id.id == uid
+                    for account in email.sudo().account_ids
+                )
+            )
+        )
+
+    def _private_placeholder(self, fname):
+        if fname == "subject":
+            return self.env._("(private email)")
+        if fname == "body_html":
+            return Markup("<p><em>%s</em></p>") % self.env._(
+                "This email is private to the owner of its mailbox."
+            )
+        if fname == "attachment_ids":
+            return []
+        return False
+
+    def _read_format(self, fnames, load="_classic_read"):
+        result = super()._read_format(fnames, load=load)
+        hidden = set(self._hidden_private().ids)
+        if hidden:
+            for values in result:
+                if values["id"] in hidden:
+                    for fname in self.PRIVATE_FIELDS:
+                        if fname in values:
+                            values[fname] = self._private_placeholder(fname)
+        return result
+
+    def export_data(self, fields_to_export):
+        hidden = self._hidden_private()
+        if not hidden:
+            return super().export_data(fields_to_export)
+        # Export what may be shown: the hidden emails' private fields are left empty.
+        result = super().export_data(fields_to_export)
+        private_columns = [
+            index
+            for index, path in enumerate(fields_to_export)
+            if path.split("/")[0] in self.PRIVATE_FIELDS
+        ]
+        hidden_ids = set(hidden.ids)
+        for record, row in zip(self, result["datas"], strict=False):
+            if record.id in hidden_ids:
+                for index in private_columns:
+                    row[index] = self._private_placeholder(fields_to_export[index]) or ""
+        return result
+
+    def action_make_private(self):
+        """Button: only the owner of the mailbox (and admins) see the content."""
+        self._check_owner_or_admin()
+        self.sudo().is_private = True
+        # The chatter copies would show the content to whoever reads the records.
+        self.sudo().link_ids.mail_message_id.unlink()
+        return True
+
+    def action_make_public(self):
+        self._check_owner_or_admin()
+        self.sudo().is_private = False
+        return True
+
+    def _check_owner_or_admin(self):
+        self.check_access("read")
+        if self.env.user.has_group("crm_mail_sync.group_crm_mail_manager"):
+            return
+        for email in self:
+            if not any(
+                account.account_type == "personal" and account.user_id == self.env.user
+                for account in email.sudo().account_ids
+            ):
+                raise UserError(
+                    self.env._("Only the owner of the mailbox can change this email's privacy.")
+                )
 
     @api.depends_context("uid")
     @api.depends("trashed_by_user_ids")
@@ -368,6 +470,7 @@ class CrmMailEmail(models.Model):
             "parse_warnings": _clean("\n".join(parsed.warnings)) or False,
             "has_attachments": any(not att.inline for att in parsed.attachments),
             "team_ids": [Command.set(self._get_email_teams(folder, parsed).ids)],
+            "is_private": account.private_mailbox,
             "attachment_ids": [
                 Command.create(self._prepare_attachment_values(attachment))
                 for attachment in parsed.attachments
@@ -719,8 +822,9 @@ class CrmMailEmail(models.Model):
             return Link
         # sudo: the sync writes every record's chatter; what a user may read of it
         # is still decided by Odoo's rules on those records.
-        authors = self._get_author_partners({email for email, *_rest in pending})
-        names = self._get_record_names({(model, res_id) for _email, model, res_id, _r in pending})
+        public = [entry for entry in pending if not entry[0].is_private]
+        authors = self._get_author_partners({email for email, *_rest in public})
+        names = self._get_record_names({(model, res_id) for _email, model, res_id, _r in public})
         messages = (
             self.env["mail.message"]
             .sudo()
@@ -729,10 +833,15 @@ class CrmMailEmail(models.Model):
                     email._prepare_chatter_values(
                         model, res_id, authors.get(email.from_address), names.get((model, res_id))
                     )
-                    for email, model, res_id, _reason in pending
+                    for email, model, res_id, _reason in public
                 ]
             )
         )
+        # Private emails are linked but not shown in any chatter.
+        message_of = {
+            (email.id, model, res_id): message.id
+            for (email, model, res_id, _reason), message in zip(public, messages, strict=True)
+        }
         links = Link.sudo().create(
             [
                 {
@@ -740,9 +849,9 @@ class CrmMailEmail(models.Model):
                     "res_model": model,
                     "res_id": res_id,
                     "reason": reason,
-                    "mail_message_id": message.id,
+                    "mail_message_id": message_of.get((email.id, model, res_id), False),
                 }
-                for (email, model, res_id, reason), message in zip(pending, messages, strict=True)
+                for email, model, res_id, reason in pending
             ]
         )
         if notify:

@@ -20,7 +20,7 @@ READERS = {
     "address_cc": {"own", "team", "all", "admin"},
     "team_email": {"team", "all", "admin"},
     "other_team_email": {"all", "admin"},
-    "other_user_mailbox": {"all", "admin"},
+    "other_user_private": {"all", "admin"},
 }
 
 
@@ -38,7 +38,9 @@ class TestAccessLevels(CrmMailSyncCase):
             )
             for level, group in LEVELS.items()
         }
-        stranger = new_test_user(cls.env, login="stranger", email="stranger@ourcompany.example")
+        stranger = new_test_user(
+            cls.env, login="stranger", email="stranger@ourcompany.example", groups=LEVELS["own"]
+        )
         cls.team_alpha = cls.env["crm.team"].create(
             {"name": "Alpha", "member_ids": [(6, 0, [u.id for u in cls.users.values()])]}
         )
@@ -46,7 +48,7 @@ class TestAccessLevels(CrmMailSyncCase):
         cls.emails = {level: {} for level in LEVELS}
         alpha = cls._mailbox_account("alpha", team_ids=[(6, 0, cls.team_alpha.ids)])
         beta = cls._mailbox_account("beta", team_ids=[(6, 0, cls.team_beta.ids)])
-        other = cls._mailbox_account("other", user=stranger)
+        other = cls._mailbox_account("other", user=stranger, private_mailbox=True)
         team_email = cls._deliver(alpha, subject="alpha team mail")
         beta_email = cls._deliver(beta, subject="beta team mail")
         other_email = cls._deliver(other, subject="stranger's mail")
@@ -60,7 +62,7 @@ class TestAccessLevels(CrmMailSyncCase):
                 ),
                 "team_email": team_email,
                 "other_team_email": beta_email,
-                "other_user_mailbox": other_email,
+                "other_user_private": other_email,
             }
 
     @classmethod
@@ -119,9 +121,19 @@ class TestAccessLevels(CrmMailSyncCase):
         groups = Email.read_group(domain, ["direction"], ["direction"])
         self.assertEqual(sum(g["direction_count"] for g in groups), int(readable), "read_group")
         if readable:
-            self.assertEqual(email.with_user(user).read(["subject"])[0]["subject"], email.subject)
+            # Another user's private email: its content stays hidden, except to admins.
+            subject = (
+                "(private email)"
+                if kind == "other_user_private" and level != "admin"
+                else email.subject
+            )
+            self.assertEqual(email.with_user(user).read(["subject"])[0]["subject"], subject)
+            found = Email.search_read(domain, ["subject", "body_html"])
+            self.assertEqual(found[0]["subject"], subject, "search_read")
+            if subject != email.subject:
+                self.assertNotIn("Hi", found[0]["body_html"])
             exported = email.with_user(user).export_data(["subject"])["datas"]
-            self.assertEqual(exported, [[email.subject]], "export")
+            self.assertEqual(exported, [[subject]], "export")
         else:
             with self.assertRaises(AccessError):
                 email.with_user(user).read(["subject"])
@@ -138,6 +150,21 @@ class TestAccessLevels(CrmMailSyncCase):
         if level == "admin":
             email.with_user(user).unlink()
             self.assertFalse(email.exists())
+
+    def test_private_email_is_not_in_chatter_and_owner_sees_it(self):
+        email = self.emails["own"]["other_user_private"]
+        self.assertTrue(email.is_private)
+        stranger = self.env["res.users"].search([("login", "=", "stranger")])
+        self.assertEqual(email.with_user(stranger).read(["subject"])[0]["subject"], email.subject)
+        partner = self.env["res.partner"].create(
+            {"name": "Client", "email": "client@customer.example"}
+        )
+        self.assertIn(
+            ("res.partner", partner.id), {(link.res_model, link.res_id) for link in email.link_ids}
+        )
+        link = email.link_ids.filtered(lambda link: link.res_id == partner.id)
+        self.assertFalse(link.mail_message_id)
+        self.assertFalse(partner.message_ids.filtered(lambda m: m.subject == email.subject))
 
     def test_team_membership_changes_apply_at_once(self):
         user = self.users["team"]

@@ -1,6 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo.exceptions import AccessError, ValidationError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import HttpCase, JsonRpcException, new_test_user, tagged
+from odoo.tools import mute_logger
 
 from .common import CrmMailSyncCase
 
@@ -109,3 +110,95 @@ class TestAccountSecurity(CrmMailSyncCase):
         self.assertFalse(
             self.Email.with_user(self.other_user).search([("subject", "=", "Personal mail")])
         )
+
+    def test_personal_account_crud_by_owner_other_and_admin(self):
+        account = self._personal(self.mail_user)
+        account.write({"name": "renamed by owner"})
+        self.assertEqual(account.name, "renamed by owner")
+        as_other = account.with_user(self.other_user)
+        for operation in (
+            lambda: as_other.read(["name"]),
+            lambda: as_other.write({"name": "hijacked"}),
+            lambda: as_other.unlink(),
+        ):
+            with self.assertRaises(AccessError):
+                operation()
+        as_admin = account.with_user(self.mail_admin)
+        as_admin.write({"name": "renamed by admin"})
+        self.assertEqual(account.name, "renamed by admin")
+        account.unlink()
+        self.assertFalse(account.exists())
+        admin_made = self.Account.with_user(self.mail_admin).create(
+            {
+                "name": "made for user",
+                "account_type": "personal",
+                "user_id": self.other_user.id,
+                "email": self.other_user.email,
+            }
+        )
+        self.assertEqual(admin_made.with_user(self.other_user).name, "made for user")
+
+    def test_no_personal_right_no_personal_account(self):
+        plain = new_test_user(
+            self.env,
+            login="crm_mail_plain",
+            email="plain@example.com",
+            groups="base.group_user,crm_mail_sync.group_crm_mail_all",
+        )
+        with self.assertRaises(AccessError):
+            self._personal(plain)
+
+
+@tagged("post_install", "-at_install", "crm_mail_sync")
+class TestPasswordOverRpc(HttpCase):
+    """The password cannot be read over JSON-RPC by another user."""
+
+    def test_password_not_readable_over_json_rpc(self):
+        user = new_test_user(
+            self.env,
+            login="rpc_user",
+            password="rpc_user_pw_123",
+            email="rpc.user@example.com",
+            groups="base.group_user,base.group_allow_export,crm_mail_sync.group_crm_mail_all,"
+            "crm_mail_sync.group_crm_mail_personal",
+        )
+        group = self.env["crm.mail.account"].create(
+            {
+                "name": "rpc group",
+                "account_type": "group",
+                "email": "g@example.com",
+                "password": "Group-Secret-9",
+            }
+        )
+        own = self.env["crm.mail.account"].create(
+            {
+                "name": "rpc own",
+                "account_type": "personal",
+                "user_id": user.id,
+                "email": user.email,
+                "password": "Own-Secret-7",
+            }
+        )
+        self.authenticate("rpc_user", "rpc_user_pw_123")
+
+        def call(method, args, kwargs=None):
+            return self.make_jsonrpc_request(
+                f"/web/dataset/call_kw/crm.mail.account/{method}",
+                {
+                    "model": "crm.mail.account",
+                    "method": method,
+                    "args": args,
+                    "kwargs": kwargs or {},
+                },
+            )
+
+        read = call("read", [[group.id, own.id], ["password"]])
+        passwords = {row["id"]: row["password"] for row in read}
+        self.assertEqual(passwords, {group.id: False, own.id: "Own-Secret-7"})
+        found = call("search_read", [[("id", "=", group.id)], ["password"]])
+        self.assertFalse(found[0]["password"])
+        exported = call("export_data", [[group.id], ["name", "password"]])
+        self.assertNotIn("Group-Secret-9", str(exported))
+        with self.assertRaises(JsonRpcException) as caught, mute_logger("odoo.http"):
+            call("read", [[group.id], ["password_secret"]])
+        self.assertNotIn("Group-Secret-9", str(caught.exception))

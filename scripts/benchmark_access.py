@@ -11,7 +11,6 @@ import statistics
 import time
 
 import odoo
-from odoo.tests import new_test_user
 from odoo.tools import config
 
 
@@ -25,8 +24,13 @@ def fill(env, count):
         ("team", "crm_mail_sync.group_crm_mail_team"),
         ("all", "crm_mail_sync.group_crm_mail_all"),
     ):
-        users[level] = new_test_user(
-            env, login=f"bench_{level}", email=f"bench.{level}@example.com", groups=group
+        users[level] = env["res.users"].create(
+            {
+                "name": f"Bench {level}",
+                "login": f"bench_{level}",
+                "email": f"bench.{level}@example.com",
+                "groups_id": [(6, 0, [env.ref(group).id])],
+            }
         )
     team_a.member_ids = [(4, users["team"].id), (4, users["own"].id)]
     Account = env["crm.mail.account"]

@@ -1,4 +1,6 @@
 from . import crm_mail_account
+from . import crm_mail_case_stage
+from . import crm_mail_case
 from . import crm_mail_folder
 from . import crm_mail_email
 from . import crm_mail_email_link

@@ -112,6 +112,41 @@ class CrmMailAccount(models.Model):
         required=True,
         help="Which users may pick this shared group mailbox as the sender of an email.",
     )
+    create_cases = fields.Boolean(
+        help="The first email of each conversation arriving in this group mailbox "
+        "opens a case; later emails of the conversation join it.",
+    )
+    case_team_id = fields.Many2one(
+        "crm.team",
+        string="Case Team",
+        help="Team of the new cases (default: the mailbox's first team).",
+    )
+    case_assignment = fields.Selection(
+        [
+            ("direct", "Direct"),
+            ("round_robin", "Round-robin"),
+            ("least_busy", "Least busy"),
+        ],
+        string="Distribution",
+        default="round_robin",
+        required=True,
+        help="Direct: always the chosen user. Round-robin: the team's members in turn. "
+        "Least busy: the member with the fewest open cases.",
+    )
+    case_user_id = fields.Many2one("res.users", string="Assign To")
+    last_assigned_user_id = fields.Many2one(
+        "res.users",
+        readonly=True,
+        copy=False,
+        help="Whose turn it was last (round-robin), kept across restarts.",
+    )
+    reopen_closed_cases = fields.Boolean(
+        default=True, help="A customer's reply on a closed case reopens it."
+    )
+    archive_create_cases = fields.Boolean(
+        string="Cases From Archive Mail",
+        help="Also open cases for mail imported in archive mode (no auto-reply).",
+    )
     fetch_since = fields.Date(
         help="Only import mail received on or after this date; leave empty to import "
         "the whole mailbox.",

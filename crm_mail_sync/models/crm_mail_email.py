@@ -14,6 +14,7 @@ from odoo.exceptions import UserError
 from ..lib.fingerprint import content_fingerprint, message_key
 from ..lib.freemail import is_freemail
 from ..lib.mime_parser import MessageParseError, normalize_address, parse_message
+from .crm_mail_case import CASE_REFERENCE
 
 _logger = logging.getLogger(__name__)
 
@@ -100,6 +101,9 @@ class CrmMailEmail(models.Model):
     has_attachments = fields.Boolean(readonly=True, index=True)
     location_ids = fields.One2many(
         "crm.mail.email.location", "email_id", string="Seen In", readonly=True
+    )
+    case_id = fields.Many2one(
+        "crm.mail.case", string="Case", readonly=True, index=True, ondelete="set null"
     )
     team_ids = fields.Many2many(
         "crm.team",
@@ -586,6 +590,7 @@ class CrmMailEmail(models.Model):
         :param locations: every location recorded by this batch (new and known emails)
         """
         self._link_emails(new_emails)
+        self._process_cases(new_emails)
         return True
 
     # ------------------------------------------------------------------
@@ -677,7 +682,7 @@ class CrmMailEmail(models.Model):
     @api.model
     def _get_linkable_models(self):
         """Hook: models an email can be linked to (and shown in the chatter of)."""
-        return ["res.partner", "crm.lead"]
+        return ["res.partner", "crm.lead", "crm.mail.case"]
 
     @api.model
     def _link_emails(self, emails, notify=True):
@@ -737,8 +742,90 @@ class CrmMailEmail(models.Model):
 
     @api.model
     def _find_reference_targets(self, emails, targets):
-        """Hook: records named in the subject (cases add their reference here)."""
+        """Cases named in the subject ([CASE-0042]), for mail from their participants.
+
+        Knowing a case number is not enough: mail from anyone else starts a new case,
+        so nobody can inject mail into somebody else's case.
+        """
+        refs = {email.id: CASE_REFERENCE.findall(email.subject or "") for email in emails}
+        names = {name for found in refs.values() for name in found}
+        if not names:
+            return targets
+        cases = self.env["crm.mail.case"].sudo().search([("name", "in", list(names))])
+        by_name = {case.name: case for case in cases}
+        for email in emails:
+            for name in refs[email.id]:
+                case = by_name.get(name)
+                if case and email.from_address in case._participant_addresses():
+                    targets[email.id].setdefault(("crm.mail.case", case.id), "reference")
         return targets
+
+    # ------------------------------------------------------------------
+    # Cases
+    # ------------------------------------------------------------------
+
+    def _case_account(self):
+        """The group mailbox of this email that turns mail into cases, if any."""
+        self.ensure_one()
+        return self.account_ids.filtered(
+            lambda account: account.account_type == "group" and account.create_cases
+        )[:1]
+
+    def _should_create_case(self):
+        """Hook: whether this email, in no case yet, starts a new one."""
+        self.ensure_one()
+        account = self._case_account()
+        return bool(
+            account
+            and self.direction == "incoming"
+            and not self.is_auto_submitted
+            and (self.import_mode == "live" or account.archive_create_cases)
+        )
+
+    @api.model
+    def _process_cases(self, emails):
+        """Attach emails to their case, or open a case for the first of a thread."""
+        Case = self.env["crm.mail.case"].sudo()
+        new_cases = []
+        for email in emails:
+            link = email.link_ids.filtered(lambda link: link.res_model == "crm.mail.case")[:1]
+            if link:
+                case = Case.browse(link.res_id)
+                email.case_id = case
+                account = email._case_account() or case.account_id
+                if email.import_mode == "live" and account.reopen_closed_cases:
+                    case._reopen()
+            elif email._should_create_case():
+                new_cases.append(email)
+        if not new_cases:
+            return Case
+        authors = self._get_author_partners(new_cases)
+        cases = Case.create(
+            [
+                {
+                    "subject": email.subject or self.env._("(no subject)"),
+                    "partner_id": authors.get(email.from_address, self.env["res.partner"]).id,
+                    "account_id": email._case_account().id,
+                    "team_id": (
+                        email._case_account().case_team_id or email._case_account().team_ids[:1]
+                    ).id,
+                }
+                for email in new_cases
+            ]
+        )
+        for email, case in zip(new_cases, cases, strict=True):
+            email.case_id = case
+            case._assign_case_user()
+        emails_by_id = self.browse([email.id for email in new_cases])
+        self._create_links(
+            emails_by_id,
+            {
+                email.id: {("crm.mail.case", case.id): "thread"}
+                for email, case in zip(new_cases, cases, strict=True)
+            },
+            notify=False,
+        )
+        return cases
 
     @api.model
     def _external_addresses(self, email):

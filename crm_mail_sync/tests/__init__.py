@@ -1,6 +1,7 @@
 from . import (
     test_access_levels,
     test_account_security,
+    test_cases,
     test_fingerprint,
     test_linking,
     test_mail_servers_lib,

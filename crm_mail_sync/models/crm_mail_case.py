@@ -1,0 +1,147 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import re
+
+from odoo import api, fields, models
+
+from ..lib.assignment import least_busy, round_robin
+
+CASE_REFERENCE = re.compile(r"\[(CASE-\d+)\]")
+
+
+class CrmMailCase(models.Model):
+    _name = "crm.mail.case"
+    _description = "Case"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "priority desc, id desc"
+
+    name = fields.Char(
+        string="Reference", required=True, readonly=True, copy=False, default="New", index=True
+    )
+    subject = fields.Char(required=True, tracking=True)
+    partner_id = fields.Many2one("res.partner", string="Customer", tracking=True, index=True)
+    account_id = fields.Many2one(
+        "crm.mail.account",
+        string="Mailbox",
+        readonly=True,
+        index=True,
+        help="The group mailbox the case came in through; replies leave from it.",
+    )
+    team_id = fields.Many2one("crm.team", string="Team", tracking=True, index=True)
+    user_id = fields.Many2one("res.users", string="Assigned To", tracking=True, index=True)
+    stage_id = fields.Many2one(
+        "crm.mail.case.stage",
+        string="Stage",
+        tracking=True,
+        index=True,
+        group_expand="_read_group_stage_ids",
+        default=lambda self: self.env["crm.mail.case.stage"].search([], limit=1),
+    )
+    is_closed = fields.Boolean(related="stage_id.is_closed", store=True)
+    priority = fields.Selection(
+        [("0", "Normal"), ("1", "Important"), ("2", "Urgent"), ("3", "Critical")],
+        default="0",
+    )
+    email_ids = fields.One2many("crm.mail.email", "case_id", string="Emails")
+    email_count = fields.Integer(compute="_compute_email_count")
+    active = fields.Boolean(default=True)
+
+    @api.depends("email_ids")
+    def _compute_email_count(self):
+        for case in self:
+            case.email_count = len(case.email_ids)
+
+    @api.model
+    def _read_group_stage_ids(self, stages, domain):
+        return stages.search([])
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if vals.get("name", "New") == "New":
+                vals["name"] = self.env["ir.sequence"].next_by_code("crm.mail.case") or "New"
+        return super().create(vals_list)
+
+    @api.depends("name", "subject")
+    def _compute_display_name(self):
+        for case in self:
+            case.display_name = f"[{case.name}] {case.subject or ''}".strip()
+
+    def action_view_emails(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "crm_mail_sync.crm_mail_email_action"
+        )
+        action["domain"] = [("case_id", "=", self.id)]
+        action["context"] = {}
+        return action
+
+    # ------------------------------------------------------------------
+    # Assignment
+    # ------------------------------------------------------------------
+
+    def _eligible_users(self):
+        """Active internal members of the case's team, in a stable order (by id)."""
+        self.ensure_one()
+        team = self.team_id
+        members = team.member_ids | team.user_id
+        members = members.filtered(lambda user: user.active and not user.share)
+        return sorted(members.ids)
+
+    def _assign_case_user(self):
+        """Hook: pick and set the assignee following the mailbox's distribution.
+
+        Round-robin and least-busy keep their turn on the mailbox's row, read and
+        written under a row lock, so concurrent imports neither skip nor repeat a turn
+        and the turn survives restarts.
+        """
+        self.ensure_one()
+        account = self.account_id
+        method = account.case_assignment or "round_robin"
+        if method == "direct":
+            self.user_id = account.case_user_id
+            return self.user_id
+        candidates = self._eligible_users()
+        if not candidates:
+            return self.env["res.users"]
+        account.flush_recordset(["last_assigned_user_id"])
+        self.env.cr.execute(
+            "SELECT last_assigned_user_id FROM crm_mail_account WHERE id = %s FOR UPDATE",
+            (account.id,),
+        )
+        last = self.env.cr.fetchone()[0]
+        if method == "least_busy":
+            groups = self._read_group(
+                [("user_id", "in", candidates), ("is_closed", "=", False), ("id", "!=", self.id)],
+                ["user_id"],
+                ["__count"],
+            )
+            counts = {user.id: count for user, count in groups}
+            chosen = least_busy(candidates, counts, last)
+        else:
+            chosen = round_robin(candidates, last)
+        self.env.cr.execute(
+            "UPDATE crm_mail_account SET last_assigned_user_id = %s WHERE id = %s",
+            (chosen, account.id),
+        )
+        account.invalidate_recordset(["last_assigned_user_id"])
+        self.user_id = chosen
+        return self.user_id
+
+    def _participant_addresses(self):
+        """Addresses allowed to write into this case by quoting its reference."""
+        self.ensure_one()
+        addresses = {self.partner_id.email_normalized} if self.partner_id else set()
+        for email in self.email_ids:
+            addresses.add(email.from_address)
+            addresses.update((email.recipient_addresses or "").split(","))
+        addresses.update(
+            self.message_partner_ids.filtered("email_normalized").mapped("email_normalized")
+        )
+        addresses.discard(False)
+        addresses.discard("")
+        return addresses
+
+    def _reopen(self):
+        """A customer's reply on a closed case brings it back to the first stage."""
+        first = self.env["crm.mail.case.stage"].search([("is_closed", "=", False)], limit=1)
+        self.filtered("is_closed").write({"stage_id": first.id})

@@ -1,0 +1,162 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo.tests import BaseCase, new_test_user, tagged
+
+from odoo.addons.crm_mail_sync.lib.assignment import least_busy, round_robin
+
+from .common import CrmMailSyncCase
+
+
+@tagged("post_install", "-at_install", "crm_mail_sync")
+class TestAssignmentStrategies(BaseCase):
+    def test_round_robin(self):
+        self.assertEqual(round_robin([3, 5, 9], None), 3)
+        self.assertEqual(round_robin([3, 5, 9], 5), 9)
+        self.assertEqual(round_robin([3, 5, 9], 9), 3)
+        self.assertEqual(round_robin([3, 5, 9], 4), 5)  # the last one left the team
+        self.assertIsNone(round_robin([], 4))
+
+    def test_least_busy(self):
+        self.assertEqual(least_busy([3, 5, 9], {3: 2, 5: 1, 9: 4}), 5)
+        self.assertEqual(least_busy([3, 5, 9], {3: 2, 5: 2, 9: 2}, last=3), 5)
+        self.assertEqual(least_busy([3, 5, 9], {3: 2, 9: 1}), 5)  # zero open cases
+
+
+@tagged("post_install", "-at_install", "crm_mail_sync")
+class TestCases(CrmMailSyncCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.agents = cls.env["res.users"]
+        for index in range(3):
+            cls.agents |= new_test_user(
+                cls.env,
+                login=f"agent{index}",
+                email=f"agent{index}@ourcompany.example",
+                groups="base.group_user,crm_mail_sync.group_crm_mail_team",
+            )
+        cls.team = cls.env["crm.team"].create(
+            {"name": "Support", "member_ids": [(6, 0, cls.agents.ids)]}
+        )
+        cls.customer = cls.env["res.partner"].create(
+            {"name": "Carla Customer", "email": "carla@customer.example"}
+        )
+        cls.Case = cls.env["crm.mail.case"]
+
+    def setUp(self):
+        super().setUp()
+        self.login, password = self.new_mailbox("support")
+        self.account = self.create_account(
+            self.login,
+            password,
+            create_cases=True,
+            team_ids=[(6, 0, self.team.ids)],
+        )
+        self.connect(self.account)
+        self.account.live_since = self.days_ago(1)
+
+    def deliver(self, **kw):
+        kw.setdefault("sender", "carla@customer.example")
+        raw = self.message(**kw)
+        self.dovecot.append(self.login, "INBOX", raw)
+        self.sync(self.account)
+        return self.Email.search(
+            [("subject", "=", kw.get("subject", "Hello"))], limit=1, order="id desc"
+        )
+
+    def test_first_email_opens_a_case_and_the_reply_joins_it(self):
+        first = self.deliver(subject="Printer broken", message_id="<t1@customer.example>")
+        case = first.case_id
+        self.assertTrue(case.name.startswith("CASE-"))
+        self.assertEqual(case.subject, "Printer broken")
+        self.assertEqual(case.partner_id, self.customer)
+        self.assertEqual(case.team_id, self.team)
+        self.assertIn(case.user_id, self.agents)
+        self.assertTrue(case.message_ids.filtered(lambda m: m.subject == "Printer broken"))
+        reply = self.deliver(
+            subject="Re: Printer broken", extra_headers=["In-Reply-To: <t1@customer.example>"]
+        )
+        self.assertEqual(reply.case_id, case)
+        self.assertEqual(self.Case.search_count([("account_id", "=", self.account.id)]), 1)
+        self.assertEqual(case.email_count, 2)
+
+    def test_reference_attaches_from_participants_only(self):
+        case = self.deliver(subject="Invoice question").case_id
+        from_customer = self.deliver(subject=f"About [{case.name}] again")
+        self.assertEqual(from_customer.case_id, case)
+        stranger = self.deliver(subject=f"Injected [{case.name}]", sender="evil@attacker.example")
+        self.assertTrue(stranger.case_id)
+        self.assertNotEqual(stranger.case_id, case)
+
+    def test_reply_reopens_a_closed_case(self):
+        first = self.deliver(subject="Closed one", message_id="<c1@customer.example>")
+        case = first.case_id
+        case.stage_id = self.env.ref("crm_mail_sync.stage_solved")
+        self.assertTrue(case.is_closed)
+        self.deliver(subject="Re: Closed one", extra_headers=["In-Reply-To: <c1@customer.example>"])
+        self.assertFalse(case.is_closed)
+
+    def test_round_robin_is_fair_and_survives_a_restart(self):
+        assigned = []
+        for index in range(7):
+            if index == 4:
+                # A restart: nothing but the database remembers whose turn it is.
+                self.env.invalidate_all()
+                self.env.registry.clear_cache()
+            assigned.append(self.deliver(subject=f"RR {index}").case_id.user_id)
+        order = sorted(self.agents, key=lambda user: user.id)
+        self.assertEqual(assigned, [order[i % 3] for i in range(7)])
+        self.assertEqual(self.account.last_assigned_user_id, order[0])
+
+    def test_least_busy_counts_open_cases_only(self):
+        self.account.case_assignment = "least_busy"
+        first, second, third = sorted(self.agents, key=lambda user: user.id)
+        stage_open = self.env.ref("crm_mail_sync.stage_in_progress")
+        stage_closed = self.env.ref("crm_mail_sync.stage_closed")
+        for user, stage in (
+            (first, stage_open),
+            (first, stage_open),
+            (second, stage_open),
+            (third, stage_closed),
+            (third, stage_closed),
+        ):
+            self.Case.create({"subject": "load", "user_id": user.id, "stage_id": stage.id})
+        self.assertEqual(self.deliver(subject="LB 1").case_id.user_id, third)
+        self.assertEqual(self.deliver(subject="LB 2").case_id.user_id, second)
+
+    def test_direct_assignment_and_empty_team(self):
+        agent = self.agents[1]
+        self.account.write({"case_assignment": "direct", "case_user_id": agent.id})
+        self.assertEqual(self.deliver(subject="Direct").case_id.user_id, agent)
+        self.account.write({"case_assignment": "round_robin"})
+        self.team.member_ids = [(5, 0, 0)]
+        case = self.deliver(subject="Nobody home").case_id
+        self.assertFalse(case.user_id)
+        self.assertEqual(case.team_id, self.team)
+
+    def test_archive_mail_opens_cases_only_when_asked(self):
+        self.dovecot.append(
+            self.login,
+            "INBOX",
+            self.message(subject="Old thread", sender="carla@customer.example"),
+            internal_date=self.days_ago(5),
+        )
+        self.sync(self.account)
+        old = self.Email.search([("subject", "=", "Old thread")])
+        self.assertEqual(old.import_mode, "archive")
+        self.assertFalse(old.case_id)
+        self.account.archive_create_cases = True
+        self.dovecot.append(
+            self.login,
+            "INBOX",
+            self.message(subject="Old open", sender="carla@customer.example"),
+            internal_date=self.days_ago(5),
+        )
+        self.sync(self.account)
+        self.assertTrue(self.Email.search([("subject", "=", "Old open")]).case_id)
+
+    def test_automatic_mail_opens_no_case(self):
+        email = self.deliver(
+            subject="Out of office", extra_headers=["Auto-Submitted: auto-replied"]
+        )
+        self.assertTrue(email.is_auto_submitted)
+        self.assertFalse(email.case_id)

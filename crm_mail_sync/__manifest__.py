@@ -19,6 +19,7 @@
         "data/ir_cron.xml",
         "data/ir_config_parameter.xml",
         "data/crm_mail_case_data.xml",
+        "data/mail_template_data.xml",
         "views/crm_mail_folder_views.xml",
         "views/crm_mail_email_views.xml",
         "views/crm_mail_quarantine_views.xml",

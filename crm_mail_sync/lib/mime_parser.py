@@ -397,8 +397,21 @@ def parse_message(raw, max_attachment_size=25 * 1024 * 1024):
     ]
     result.date = _parse_date(msg.get("Date"), warnings)
     result.is_auto_submitted = _is_auto_submitted(msg)
-    for name in ("list-id", "auto-submitted", "precedence", "return-path", "delivered-to"):
+    for name in (
+        "list-id",
+        "list-unsubscribe",
+        "auto-submitted",
+        "precedence",
+        "return-path",
+        "delivered-to",
+        "x-auto-response-suppress",
+        "x-loop",
+        "x-autoreply",
+        "x-autorespond",
+    ):
         result.headers[name] = _header(msg, name, warnings)
+    result.headers["content-type"] = msg.get_content_type()
+    result.headers["_present"] = tuple(key for key in keys if key in ("return-path",))
     for defect in msg.defects:
         warnings.append(f"message: {type(defect).__name__}")
 

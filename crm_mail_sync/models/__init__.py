@@ -1,4 +1,5 @@
 from . import crm_mail_account
+from . import crm_mail_auto_reply
 from . import crm_mail_case_stage
 from . import crm_mail_case
 from . import crm_mail_folder

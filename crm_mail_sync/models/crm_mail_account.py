@@ -3,6 +3,7 @@ import logging
 import threading
 import time
 from datetime import timedelta
+from email.utils import formataddr
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
@@ -147,6 +148,24 @@ class CrmMailAccount(models.Model):
         string="Cases From Archive Mail",
         help="Also open cases for mail imported in archive mode (no auto-reply).",
     )
+    smtp_server_id = fields.Many2one(
+        "ir.mail_server",
+        string="Outgoing Server",
+        help="SMTP server for mail sent from this mailbox (replies on cases, auto-replies).",
+    )
+    auto_reply_template_id = fields.Many2one(
+        "mail.template",
+        string="Auto-Reply",
+        domain=[("model", "=", "crm.mail.case")],
+        help="Sent to the customer when their email opens a case. Never sent to "
+        "automatic mail, mailing lists or other robots.",
+    )
+    auto_reply_limit = fields.Integer(
+        string="Auto-Replies per Sender",
+        default=1,
+        help="At most this many auto-replies per sender within the period.",
+    )
+    auto_reply_period_hours = fields.Integer(string="Period (hours)", default=24)
     fetch_since = fields.Date(
         help="Only import mail received on or after this date; leave empty to import "
         "the whole mailbox.",
@@ -276,6 +295,10 @@ class CrmMailAccount(models.Model):
                 raise ValidationError(
                     self.env._("The attachment size cap and the timeout must be positive.")
                 )
+
+    def _formatted_address(self):
+        self.ensure_one()
+        return formataddr((self.name or "", self.email))
 
     def _can_send(self, user):
         """Whether ``user`` may send from this account."""

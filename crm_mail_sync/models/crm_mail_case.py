@@ -141,6 +141,59 @@ class CrmMailCase(models.Model):
         addresses.discard("")
         return addresses
 
+    # ------------------------------------------------------------------
+    # Mail through the group mailbox
+    # ------------------------------------------------------------------
+
+    def _notify_get_reply_to(self, default=None):
+        # Answers go back to the shared mailbox, which syncs them onto the case.
+        result = super()._notify_get_reply_to(default=default)
+        for case in self.filtered("account_id"):
+            result[case.id] = case.account_id._formatted_address()
+        return result
+
+    def message_post(self, **kwargs):
+        """Messages to the customer leave from the group mailbox's address and server."""
+        if len(self) == 1 and self.account_id:
+            kwargs.setdefault("email_from", self.account_id._formatted_address())
+            if self.account_id.smtp_server_id:
+                kwargs.setdefault("mail_server_id", self.account_id.smtp_server_id.id)
+        return super().message_post(**kwargs)
+
+    def _send_auto_reply(self, email):
+        """Queue the mailbox's auto-reply to the email that opened this case."""
+        self.ensure_one()
+        account = self.account_id
+        template = account.auto_reply_template_id
+        # sudo: the auto-reply is sent by the sync, on behalf of the mailbox.
+        mail_id = template.sudo().send_mail(
+            self.id,
+            email_values={
+                "email_from": account._formatted_address(),
+                "reply_to": account._formatted_address(),
+                "email_to": email.email_from,
+                "recipient_ids": [],
+                "mail_server_id": account.smtp_server_id.id,
+                "references": email.message_id,
+                "headers": repr(
+                    {
+                        "Auto-Submitted": "auto-replied",
+                        "X-Auto-Response-Suppress": "All",
+                        "In-Reply-To": email.message_id,
+                    }
+                ),
+            },
+        )
+        self.env["crm.mail.auto.reply"].sudo().create(
+            {
+                "account_id": account.id,
+                "address": email.from_address,
+                "case_id": self.id,
+                "email_id": email.id,
+            }
+        )
+        return self.env["mail.mail"].sudo().browse(mail_id)
+
     def _reopen(self):
         """A customer's reply on a closed case brings it back to the first stage."""
         first = self.env["crm.mail.case.stage"].search([("is_closed", "=", False)], limit=1)

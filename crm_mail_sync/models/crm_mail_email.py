@@ -2,7 +2,7 @@
 import base64
 import logging
 from collections import defaultdict
-from datetime import timezone
+from datetime import timedelta, timezone
 from email.utils import parseaddr
 
 from markupsafe import Markup
@@ -13,6 +13,7 @@ from odoo.exceptions import UserError
 
 from ..lib.fingerprint import content_fingerprint, message_key
 from ..lib.freemail import is_freemail
+from ..lib.loops import auto_reply_blocker
 from ..lib.mime_parser import MessageParseError, normalize_address, parse_message
 from .crm_mail_case import CASE_REFERENCE
 
@@ -83,6 +84,11 @@ class CrmMailEmail(models.Model):
         readonly=True,
         help="Archive: the server had this mail before the account went live; it was "
         "stored and linked without notifications, auto-replies or case assignment.",
+    )
+    no_auto_reply_reason = fields.Char(
+        string="No Auto-Reply Because",
+        readonly=True,
+        help="Why this email must never be answered automatically (RFC 3834).",
     )
     is_auto_submitted = fields.Boolean(
         readonly=True, help="An automatic message (auto-reply, bulk or list mail)."
@@ -470,6 +476,7 @@ class CrmMailEmail(models.Model):
             "direction": self._get_direction(folder, parsed),
             "import_mode": self._get_import_mode(account, received or date),
             "is_auto_submitted": parsed.is_auto_submitted,
+            "no_auto_reply_reason": auto_reply_blocker(parsed) or False,
             "size": parsed.size,
             "parse_warnings": _clean("\n".join(parsed.warnings)) or False,
             "has_attachments": any(not att.inline for att in parsed.attachments),
@@ -816,6 +823,8 @@ class CrmMailEmail(models.Model):
         for email, case in zip(new_cases, cases, strict=True):
             email.case_id = case
             case._assign_case_user()
+            if case.partner_id:
+                case.message_subscribe(partner_ids=case.partner_id.ids)
         emails_by_id = self.browse([email.id for email in new_cases])
         self._create_links(
             emails_by_id,
@@ -825,7 +834,42 @@ class CrmMailEmail(models.Model):
             },
             notify=False,
         )
+        for email, case in zip(new_cases, cases, strict=True):
+            if email._should_auto_reply():
+                case._send_auto_reply(email)
         return cases
+
+    def _should_auto_reply(self):
+        """Hook: whether this email, which just opened a case, gets an auto-reply.
+
+        Never for archive mail, for mail RFC 3834 says not to answer, for mail from an
+        address this database fetches itself, or past the per-sender rate limit.
+        """
+        self.ensure_one()
+        account = self._case_account()
+        if not account.auto_reply_template_id or self.import_mode != "live":
+            return False
+        if self.no_auto_reply_reason or not self.from_address:
+            return False
+        fetched = {
+            normalize_address(address)
+            for address in self.env["crm.mail.account"].sudo().search([]).mapped("email")
+        }
+        if self.from_address in fetched:
+            return False
+        since = fields.Datetime.now() - timedelta(hours=account.auto_reply_period_hours or 24)
+        sent = (
+            self.env["crm.mail.auto.reply"]
+            .sudo()
+            .search_count(
+                [
+                    ("account_id", "=", account.id),
+                    ("address", "=", self.from_address),
+                    ("create_date", ">=", since),
+                ]
+            )
+        )
+        return sent < max(account.auto_reply_limit, 0)
 
     @api.model
     def _external_addresses(self, email):

@@ -1,6 +1,7 @@
 from . import (
     test_access_levels,
     test_account_security,
+    test_case_mail,
     test_cases,
     test_fingerprint,
     test_linking,

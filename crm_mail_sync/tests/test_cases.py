@@ -160,3 +160,4 @@ class TestCases(CrmMailSyncCase):
         )
         self.assertTrue(email.is_auto_submitted)
         self.assertFalse(email.case_id)
+

@@ -550,11 +550,12 @@ class CrmMailAccount(models.Model):
 
         The scheduled action and "Fetch now" (and several cron workers) never sync the
         same account at once; a claim dies with its transaction, so a crashed worker
-        never leaves an account locked.
+        never leaves an account locked. NO KEY UPDATE: rows that merely reference the
+        account (cases, folders) can still be written meanwhile.
         """
         self.ensure_one()
         self.env.cr.execute(
-            "SELECT id FROM crm_mail_account WHERE id = %s FOR UPDATE SKIP LOCKED",
+            "SELECT id FROM crm_mail_account WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED",
             (self.id,),
         )
         return bool(self.env.cr.fetchone())

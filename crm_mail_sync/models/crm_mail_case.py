@@ -105,7 +105,7 @@ class CrmMailCase(models.Model):
             return self.env["res.users"]
         account.flush_recordset(["last_assigned_user_id"])
         self.env.cr.execute(
-            "SELECT last_assigned_user_id FROM crm_mail_account WHERE id = %s FOR UPDATE",
+            "SELECT last_assigned_user_id FROM crm_mail_account WHERE id = %s FOR NO KEY UPDATE",
             (account.id,),
         )
         last = self.env.cr.fetchone()[0]

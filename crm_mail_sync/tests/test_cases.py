@@ -1,5 +1,11 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import psycopg2.errors
+
+from odoo import SUPERUSER_ID, api
+from odoo.modules.registry import Registry
 from odoo.tests import BaseCase, new_test_user, tagged
+from odoo.tests.common import get_db_name
+from odoo.tools import mute_logger
 
 from odoo.addons.crm_mail_sync.lib.assignment import least_busy, round_robin
 
@@ -161,3 +167,59 @@ class TestCases(CrmMailSyncCase):
         self.assertTrue(email.is_auto_submitted)
         self.assertFalse(email.case_id)
 
+
+@tagged("post_install", "-at_install", "crm_mail_sync")
+class TestConcurrentAssignment(BaseCase):
+    """Two transactions assigning at once: the second waits for the first's turn."""
+
+    def test_two_cursors_take_distinct_turns(self):
+        registry = Registry(get_db_name())
+        with registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            members = env.ref("base.user_admin") | env.ref("base.user_demo")
+            team = env["crm.team"].create(
+                {"name": "Concurrent", "member_ids": [(6, 0, members.ids)]}
+            )
+            account = env["crm.mail.account"].create(
+                {
+                    "name": "concurrent",
+                    "account_type": "group",
+                    "email": "c@example.com",
+                    "create_cases": True,
+                    "team_ids": [(6, 0, team.ids)],
+                }
+            )
+            ids = {"team": team.id, "account": account.id}
+            cr.commit()
+
+        def new_case(cr, subject):
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            return env["crm.mail.case"].create(
+                {"subject": subject, "account_id": ids["account"], "team_id": ids["team"]}
+            )
+
+        try:
+            with registry.cursor() as first_cr, registry.cursor() as second_cr:
+                first = new_case(first_cr, "first")
+                first_user = first._assign_case_user()
+                # While the first transaction holds the turn, the second cannot take it.
+                second_cr.execute("SET LOCAL lock_timeout = '200ms'")
+                second = new_case(second_cr, "second")
+                with (
+                    self.assertRaises(psycopg2.errors.LockNotAvailable),
+                    mute_logger("odoo.sql_db"),
+                ):
+                    second._assign_case_user()
+                second_cr.rollback()
+                first_cr.commit()
+                second = new_case(second_cr, "second")
+                second_user = second._assign_case_user()
+                second_cr.commit()
+            self.assertTrue(first_user)
+            self.assertTrue(second_user)
+            self.assertNotEqual(first_user.id, second_user.id)
+        finally:
+            with registry.cursor() as cr:
+                cr.execute("DELETE FROM crm_mail_case WHERE account_id = %s", (ids["account"],))
+                cr.execute("DELETE FROM crm_mail_account WHERE id = %s", (ids["account"],))
+                cr.execute("DELETE FROM crm_team WHERE id = %s", (ids["team"],))

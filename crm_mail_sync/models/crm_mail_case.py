@@ -80,11 +80,16 @@ class CrmMailCase(models.Model):
     # ------------------------------------------------------------------
 
     def _eligible_users(self):
-        """Active internal members of the case's team, in a stable order (by id)."""
+        """Members of the case's team who can work on it, in a stable order (by id):
+        active internal users with access to emails and cases."""
         self.ensure_one()
         team = self.team_id
         members = team.member_ids | team.user_id
-        members = members.filtered(lambda user: user.active and not user.share)
+        members = members.filtered(
+            lambda user: user.active
+            and not user.share
+            and user.has_group("crm_mail_sync.group_crm_mail_user")
+        )
         return sorted(members.ids)
 
     def _assign_case_user(self):

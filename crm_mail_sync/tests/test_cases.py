@@ -129,6 +129,11 @@ class TestCases(CrmMailSyncCase):
         self.assertEqual(self.deliver(subject="LB 1").case_id.user_id, third)
         self.assertEqual(self.deliver(subject="LB 2").case_id.user_id, second)
 
+    def test_only_members_with_access_are_eligible(self):
+        outsider = new_test_user(self.env, login="no_email_access", groups="base.group_user")
+        self.team.member_ids = [(6, 0, outsider.ids)]
+        self.assertFalse(self.deliver(subject="No eligible agent").case_id.user_id)
+
     def test_direct_assignment_and_empty_team(self):
         agent = self.agents[1]
         self.account.write({"case_assignment": "direct", "case_user_id": agent.id})

@@ -24,6 +24,7 @@
         "views/crm_mail_email_views.xml",
         "views/crm_mail_quarantine_views.xml",
         "views/crm_mail_case_views.xml",
+        "views/crm_mail_filter_views.xml",
         "views/crm_mail_account_views.xml",
         "views/crm_mail_link_wizard_views.xml",
         "views/res_partner_views.xml",

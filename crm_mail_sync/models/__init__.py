@@ -3,6 +3,8 @@ from . import crm_mail_auto_reply
 from . import crm_mail_case_stage
 from . import crm_mail_case
 from . import crm_mail_folder
+from . import crm_mail_inbox_folder
+from . import crm_mail_filter
 from . import crm_mail_email
 from . import crm_mail_email_link
 from . import crm_mail_email_location

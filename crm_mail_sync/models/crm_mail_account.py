@@ -166,6 +166,11 @@ class CrmMailAccount(models.Model):
         help="At most this many auto-replies per sender within the period.",
     )
     auto_reply_period_hours = fields.Integer(string="Period (hours)", default=24)
+    excluded_domains = fields.Char(
+        help="Comma-separated domains: mail to or from them is neither linked to records "
+        "nor shared with other users (added to the global setting).",
+    )
+    filter_ids = fields.One2many("crm.mail.filter", "account_id", string="Filters")
     fetch_since = fields.Date(
         help="Only import mail received on or after this date; leave empty to import "
         "the whole mailbox.",
@@ -295,6 +300,15 @@ class CrmMailAccount(models.Model):
                 raise ValidationError(
                     self.env._("The attachment size cap and the timeout must be positive.")
                 )
+
+    def _get_excluded_domains(self):
+        """This account's excluded domains plus the global ones."""
+        self.ensure_one()
+        global_domains = (
+            self.env["ir.config_parameter"].sudo().get_param("crm_mail_sync.excluded_domains", "")
+        )
+        text = ",".join(filter(None, [global_domains, self.excluded_domains]))
+        return [domain.strip() for domain in text.replace(";", ",").split(",") if domain.strip()]
 
     def _formatted_address(self):
         self.ensure_one()

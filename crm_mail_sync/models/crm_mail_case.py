@@ -86,9 +86,11 @@ class CrmMailCase(models.Model):
         team = self.team_id
         members = team.member_ids | team.user_id
         members = members.filtered(
-            lambda user: user.active
-            and not user.share
-            and user.has_group("crm_mail_sync.group_crm_mail_user")
+            lambda user: (
+                user.active
+                and not user.share
+                and user.has_group("crm_mail_sync.group_crm_mail_user")
+            )
         )
         return sorted(members.ids)
 

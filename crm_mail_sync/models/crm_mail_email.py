@@ -11,6 +11,7 @@ from psycopg2 import Error as PsycopgError
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 
+from ..lib.filters import domain_excluded, evaluate
 from ..lib.fingerprint import content_fingerprint, message_key
 from ..lib.freemail import is_freemail
 from ..lib.loops import auto_reply_blocker
@@ -107,6 +108,25 @@ class CrmMailEmail(models.Model):
     has_attachments = fields.Boolean(readonly=True, index=True)
     location_ids = fields.One2many(
         "crm.mail.email.location", "email_id", string="Seen In", readonly=True
+    )
+    inbox_folder_id = fields.Many2one(
+        "crm.mail.inbox.folder",
+        string="Inbox Folder",
+        index=True,
+        readonly=True,
+        help="Where a filter filed this email in the CRM inbox (not on the server).",
+    )
+    no_link = fields.Boolean(
+        string="Not Linked",
+        readonly=True,
+        help="A filter or an excluded domain keeps this email from being linked to "
+        "records or opening a case.",
+    )
+    no_notify = fields.Boolean(
+        string="No Notification", readonly=True, help="A filter silenced this email."
+    )
+    is_marked_read = fields.Boolean(
+        string="Marked Read", readonly=True, help="A filter marked this email as read."
     )
     case_id = fields.Many2one(
         "crm.mail.case", string="Case", readonly=True, index=True, ondelete="set null"
@@ -327,6 +347,8 @@ class CrmMailEmail(models.Model):
         account = folder.account_id
         cap = max(account.max_attachment_size, 0) * 1024 * 1024
         prepared, failed, skipped = [], [], []
+        rules = self.env["crm.mail.filter"]._rules_for(account)
+        excluded = account._get_excluded_domains()
         for item in items:
             try:
                 entry = self._parse_item(item, cap)
@@ -334,7 +356,11 @@ class CrmMailEmail(models.Model):
                 failed.append((item, str(exc)))
                 continue
             if entry is None:
-                skipped.append(item)
+                skipped.append((item, self.env._("Older than the account's fetch-since date")))
+                continue
+            self._apply_filters(entry, rules, excluded)
+            if entry["filter"].skip:
+                skipped.append((item, self.env._("Skipped by a filter")))
                 continue
             prepared.append(entry)
         prepared = self._filter_known_locations(folder, prepared)
@@ -379,6 +405,22 @@ class CrmMailEmail(models.Model):
             "key": _clean(message_key(parsed.message_id, raw, fingerprint))[:998],
             "received": received,
         }
+
+    @api.model
+    def _apply_filters(self, entry, rules, excluded_domains):
+        """Evaluate the filters and excluded domains for one parsed message."""
+        parsed = entry["parsed"]
+        message = {
+            "from_address": parsed.from_address,
+            "recipients": parsed.to_addresses + parsed.cc_addresses,
+            "subject": parsed.subject,
+            "body": parsed.body_text,
+        }
+        entry["filter"] = evaluate(rules, message)
+        entry["excluded"] = domain_excluded(
+            [parsed.from_address, *message["recipients"]], excluded_domains
+        )
+        return entry
 
     @api.model
     def _filter_known_locations(self, folder, prepared):
@@ -481,7 +523,14 @@ class CrmMailEmail(models.Model):
             "parse_warnings": _clean("\n".join(parsed.warnings)) or False,
             "has_attachments": any(not att.inline for att in parsed.attachments),
             "team_ids": [Command.set(self._get_email_teams(folder, parsed).ids)],
-            "is_private": account.private_mailbox,
+            # Mail to or from an excluded domain stays with its mailbox's owner.
+            "is_private": account.private_mailbox or entry.get("excluded", False),
+            "no_link": entry["filter"].no_link or entry.get("excluded", False)
+            if entry.get("filter")
+            else entry.get("excluded", False),
+            "no_notify": bool(entry.get("filter") and entry["filter"].no_notify),
+            "is_marked_read": bool(entry.get("filter") and entry["filter"].mark_read),
+            "inbox_folder_id": entry["filter"].folder_id if entry.get("filter") else False,
             "attachment_ids": [
                 Command.create(self._prepare_attachment_values(attachment))
                 for attachment in parsed.attachments
@@ -596,8 +645,9 @@ class CrmMailEmail(models.Model):
         :param new_emails: the emails created by this batch
         :param locations: every location recorded by this batch (new and known emails)
         """
-        self._link_emails(new_emails)
-        self._process_cases(new_emails)
+        linkable = new_emails.filtered(lambda email: not email.no_link)
+        self._link_emails(linkable)
+        self._process_cases(linkable)
         return True
 
     # ------------------------------------------------------------------
@@ -1043,17 +1093,20 @@ class CrmMailEmail(models.Model):
         return result
 
     @api.model
-    def _record_skipped(self, folder, items):
-        """Remember deliberately skipped messages so they are not fetched again."""
+    def _record_skipped(self, folder, skipped):
+        """Remember deliberately skipped messages so they are not fetched again.
+
+        :param list skipped: ``(item, reason)`` pairs
+        """
         vals = [
             {
                 "account_id": folder.account_id.id,
                 "folder_id": folder.id,
                 "uid": item.get("uid") or False,
                 "pop_uidl": item.get("pop_uidl") or False,
-                "skip_reason": self.env._("Older than the account's fetch-since date"),
+                "skip_reason": reason,
             }
-            for item in items
+            for item, reason in skipped
             if item.get("pop_uidl")  # IMAP remembers them through last_uid
         ]
         if vals:

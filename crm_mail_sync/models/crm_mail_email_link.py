@@ -81,7 +81,11 @@ class CrmMailEmailLink(models.Model):
         archive-mode mail notifies nobody.
         """
         links = self.filtered(
-            lambda link: link.mail_message_id and link.email_id.import_mode == "live"
+            lambda link: (
+                link.mail_message_id
+                and link.email_id.import_mode == "live"
+                and not link.email_id.no_notify
+            )
         )
         if not links:
             return

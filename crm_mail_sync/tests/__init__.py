@@ -3,6 +3,7 @@ from . import (
     test_account_security,
     test_case_mail,
     test_cases,
+    test_filters,
     test_fingerprint,
     test_linking,
     test_mail_servers_lib,

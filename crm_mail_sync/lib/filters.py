@@ -1,0 +1,117 @@
+"""Email filters: conditions matched in plain Python, in a visible order.
+
+A filter matches when every condition that is filled matches (case-insensitive,
+Unicode-normalised). Filters are evaluated in the order given; the first "skip"
+wins and ends the evaluation, every other action accumulates.
+"""
+
+import fnmatch
+import unicodedata
+from dataclasses import dataclass
+
+ACTIONS = ("skip", "move", "mark_read", "no_link", "no_notify")
+
+
+def normalize_text(text):
+    """Case- and Unicode-insensitive form of ``text`` for comparisons."""
+    return unicodedata.normalize("NFKC", text or "").casefold()
+
+
+@dataclass(frozen=True)
+class FilterRule:
+    id: int
+    action: str
+    from_pattern: str = ""
+    to_contains: str = ""
+    subject_contains: str = ""
+    body_contains: str = ""
+    folder_id: int | None = None
+
+
+@dataclass
+class FilterOutcome:
+    skip: bool = False
+    folder_id: int | None = None
+    mark_read: bool = False
+    no_link: bool = False
+    no_notify: bool = False
+    matched: tuple = ()
+
+
+def match_address(pattern, address):
+    """Match an address against ``pattern``: an address or a domain, ``*`` wildcards.
+
+    ``alice@example.com``, ``*@example.com``, ``example.com`` (that domain) and
+    ``*.example.com`` (its subdomains) are all accepted.
+    """
+    pattern = normalize_text(pattern).strip()
+    address = normalize_text(address).strip()
+    if not pattern or not address:
+        return False
+    if "@" in pattern:
+        return fnmatch.fnmatchcase(address, pattern)
+    domain = address.rpartition("@")[2]
+    return fnmatch.fnmatchcase(domain, pattern)
+
+
+def rule_matches(rule, message):
+    """Whether ``rule`` matches ``message``.
+
+    :param dict message: ``from_address``, ``recipients`` (list of addresses),
+        ``subject`` and ``body`` (text)
+    """
+    conditions = 0
+    if rule.from_pattern:
+        conditions += 1
+        patterns = [p for p in rule.from_pattern.replace(";", ",").split(",") if p.strip()]
+        if not any(match_address(p, message.get("from_address", "")) for p in patterns):
+            return False
+    if rule.to_contains:
+        conditions += 1
+        needle = normalize_text(rule.to_contains)
+        if not any(needle in normalize_text(addr) for addr in message.get("recipients", ())):
+            return False
+    if rule.subject_contains:
+        conditions += 1
+        if normalize_text(rule.subject_contains) not in normalize_text(message.get("subject")):
+            return False
+    if rule.body_contains:
+        conditions += 1
+        if normalize_text(rule.body_contains) not in normalize_text(message.get("body")):
+            return False
+    return conditions > 0
+
+
+def evaluate(rules, message):
+    """Apply ``rules`` (in order) to ``message``; return a FilterOutcome."""
+    outcome = FilterOutcome()
+    matched = []
+    for rule in rules:
+        if not rule_matches(rule, message):
+            continue
+        matched.append(rule.id)
+        if rule.action == "skip":
+            outcome.skip = True
+            break
+        if rule.action == "move" and outcome.folder_id is None:
+            outcome.folder_id = rule.folder_id
+        elif rule.action == "mark_read":
+            outcome.mark_read = True
+        elif rule.action == "no_link":
+            outcome.no_link = True
+        elif rule.action == "no_notify":
+            outcome.no_notify = True
+    outcome.matched = tuple(matched)
+    return outcome
+
+
+def domain_excluded(addresses, excluded_domains):
+    """Whether any of ``addresses`` belongs to one of ``excluded_domains``."""
+    domains = {normalize_text(d).strip().lstrip("@") for d in excluded_domains if d.strip()}
+    if not domains:
+        return False
+    for address in addresses:
+        domain = normalize_text(address).rpartition("@")[2]
+        if domain in domains or any(domain.endswith("." + d) for d in domains):
+            return True
+    return False

@@ -1,0 +1,144 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+from ..lib.filters import FilterRule, rule_matches
+
+SCOPE_ORDER = {"global": 0, "account": 1, "user": 2}
+
+
+class CrmMailFilter(models.Model):
+    _name = "crm.mail.filter"
+    _description = "Email Filter"
+    _order = "scope_order, sequence, id"
+
+    name = fields.Char(required=True)
+    active = fields.Boolean(default=True)
+    scope = fields.Selection(
+        [("global", "Global"), ("account", "Mail account"), ("user", "User")],
+        required=True,
+        default="user",
+        help="Global: every account (administrators). Mail account: one account. "
+        "User: all the personal accounts of one user.",
+    )
+    scope_order = fields.Integer(compute="_compute_scope_order", store=True)
+    sequence = fields.Integer(default=10, help="Order within the scope.")
+    account_id = fields.Many2one("crm.mail.account", ondelete="cascade", index=True)
+    user_id = fields.Many2one(
+        "res.users", ondelete="cascade", index=True, default=lambda self: self.env.user
+    )
+    from_pattern = fields.Char(
+        string="From",
+        help="Addresses or domains, comma separated; * is a wildcard: alice@example.com, "
+        "*@example.com, example.com, *.example.com.",
+    )
+    to_contains = fields.Char(string="To/Cc Contains")
+    subject_contains = fields.Char()
+    body_contains = fields.Char()
+    action = fields.Selection(
+        [
+            ("skip", "Skip (do not import)"),
+            ("move", "Move to folder"),
+            ("mark_read", "Mark as read"),
+            ("no_link", "Do not link"),
+            ("no_notify", "Do not notify"),
+        ],
+        required=True,
+        default="skip",
+    )
+    folder_id = fields.Many2one("crm.mail.inbox.folder", string="Folder")
+    match_count = fields.Integer(readonly=True, string="Matches in the Last Test")
+
+    @api.depends("scope")
+    def _compute_scope_order(self):
+        for rule in self:
+            rule.scope_order = SCOPE_ORDER.get(rule.scope, 9)
+
+    @api.constrains(
+        "scope",
+        "account_id",
+        "user_id",
+        "action",
+        "folder_id",
+        "from_pattern",
+        "to_contains",
+        "subject_contains",
+        "body_contains",
+    )
+    def _check_filter(self):
+        for rule in self:
+            if not any(
+                (rule.from_pattern, rule.to_contains, rule.subject_contains, rule.body_contains)
+            ):
+                raise ValidationError(self.env._("Fill in at least one condition."))
+            if rule.scope == "account" and not rule.account_id:
+                raise ValidationError(self.env._("An account filter needs its account."))
+            if rule.scope == "user" and not rule.user_id:
+                raise ValidationError(self.env._("A user filter needs its user."))
+            if rule.action == "move" and not rule.folder_id:
+                raise ValidationError(self.env._("Choose the folder to move the emails to."))
+
+    def _to_rule(self):
+        self.ensure_one()
+        return FilterRule(
+            id=self.id,
+            action=self.action,
+            from_pattern=self.from_pattern or "",
+            to_contains=self.to_contains or "",
+            subject_contains=self.subject_contains or "",
+            body_contains=self.body_contains or "",
+            folder_id=self.folder_id.id or None,
+        )
+
+    @api.model
+    def _rules_for(self, account):
+        """The filters a message of ``account`` meets, in order, as plain rules."""
+        domain = [
+            "|",
+            "|",
+            ("scope", "=", "global"),
+            "&",
+            ("scope", "=", "account"),
+            ("account_id", "=", account.id),
+            "&",
+            ("scope", "=", "user"),
+            ("user_id", "=", account.user_id.id if account.account_type == "personal" else 0),
+        ]
+        # sudo: the sync applies everyone's filters, whoever triggers it.
+        return [rule._to_rule() for rule in self.sudo().search(domain)]
+
+    @staticmethod
+    def _message_of_email(email):
+        return {
+            "from_address": email.from_address or "",
+            "recipients": (email.recipient_addresses or "").split(","),
+            "subject": email.subject or "",
+            "body": email.body_text or "",
+        }
+
+    def action_test_filter(self):
+        """Run the filter on the last 200 emails of its scope; show those it matches."""
+        self.ensure_one()
+        domain = []
+        if self.scope == "account":
+            domain = [("account_ids", "in", self.account_id.ids)]
+        elif self.scope == "user":
+            domain = [
+                (
+                    "account_ids",
+                    "any",
+                    [("account_type", "=", "personal"), ("user_id", "=", self.user_id.id)],
+                )
+            ]
+        emails = self.env["crm.mail.email"].search(domain, limit=200, order="date desc, id desc")
+        rule = self._to_rule()
+        matched = emails.filtered(lambda email: rule_matches(rule, self._message_of_email(email)))
+        self.match_count = len(matched)
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Emails matching %s", self.name),
+            "res_model": "crm.mail.email",
+            "view_mode": "list,form",
+            "domain": [("id", "in", matched.ids)],
+            "target": "current",
+        }

@@ -29,6 +29,7 @@
         "views/crm_mail_link_wizard_views.xml",
         "views/res_partner_views.xml",
         "views/crm_lead_views.xml",
+        "views/res_config_settings_views.xml",
         "views/menus.xml",
     ],
     "demo": [

@@ -13,3 +13,4 @@ from . import crm_mail_linked_mixin
 from . import crm_mail_quarantine
 from . import crm_lead
 from . import res_partner
+from . import res_config_settings

@@ -48,6 +48,30 @@ class CrmMailFilter(models.Model):
     )
     folder_id = fields.Many2one("crm.mail.inbox.folder", string="Folder")
     match_count = fields.Integer(readonly=True, string="Matches in the Last Test")
+    preview_count = fields.Integer(
+        compute="_compute_preview_count",
+        string="Would Match",
+        help="How many of the last 200 emails of the scope these conditions match, "
+        "updated as you type, before saving.",
+    )
+
+    @api.depends(
+        "scope",
+        "account_id",
+        "user_id",
+        "from_pattern",
+        "to_contains",
+        "subject_contains",
+        "body_contains",
+    )
+    def _compute_preview_count(self):
+        for rule in self:
+            if not any(
+                (rule.from_pattern, rule.to_contains, rule.subject_contains, rule.body_contains)
+            ):
+                rule.preview_count = 0
+                continue
+            rule.preview_count = len(rule._test_matches())
 
     @api.depends("scope")
     def _compute_scope_order(self):
@@ -81,7 +105,7 @@ class CrmMailFilter(models.Model):
     def _to_rule(self):
         self.ensure_one()
         return FilterRule(
-            id=self.id,
+            id=self.id or 0,
             action=self.action,
             from_pattern=self.from_pattern or "",
             to_contains=self.to_contains or "",
@@ -119,6 +143,20 @@ class CrmMailFilter(models.Model):
     def action_test_filter(self):
         """Run the filter on the last 200 emails of its scope; show those it matches."""
         self.ensure_one()
+        matched = self._test_matches()
+        self.match_count = len(matched)
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Emails matching %s", self.name),
+            "res_model": "crm.mail.email",
+            "view_mode": "list,form",
+            "domain": [("id", "in", matched.ids)],
+            "target": "current",
+        }
+
+    def _test_matches(self):
+        """The emails among the last 200 of the scope that this filter matches."""
+        self.ensure_one()
         domain = []
         if self.scope == "account":
             domain = [("account_ids", "in", self.account_id.ids)]
@@ -132,13 +170,4 @@ class CrmMailFilter(models.Model):
             ]
         emails = self.env["crm.mail.email"].search(domain, limit=200, order="date desc, id desc")
         rule = self._to_rule()
-        matched = emails.filtered(lambda email: rule_matches(rule, self._message_of_email(email)))
-        self.match_count = len(matched)
-        return {
-            "type": "ir.actions.act_window",
-            "name": self.env._("Emails matching %s", self.name),
-            "res_model": "crm.mail.email",
-            "view_mode": "list,form",
-            "domain": [("id", "in", matched.ids)],
-            "target": "current",
-        }
+        return emails.filtered(lambda email: rule_matches(rule, self._message_of_email(email)))

@@ -201,6 +201,17 @@ class TestFilters(CrmMailSyncCase):
                 "subject_contains": "invoice",
             }
         )
+        # Before saving: a form's draft record already counts its matches.
+        draft = self.Filter.new(
+            {
+                "name": "draft",
+                "scope": "account",
+                "action": "skip",
+                "account_id": self.account.id,
+                "subject_contains": "hello",
+            }
+        )
+        self.assertEqual(draft.preview_count, 1)
         action = rule.action_test_filter()
         self.assertEqual(self.Email.search(action["domain"]).mapped("subject"), ["Invoice 1"])
         self.assertEqual(rule.match_count, 1)
@@ -208,8 +219,20 @@ class TestFilters(CrmMailSyncCase):
     def test_excluded_domains_neither_link_nor_share(self):
         self.env["res.partner"].create({"name": "Mum", "email": "mum@family.example"})
         self.account.excluded_domains = "family.example"
-        self.deliver([self.message(subject="Sunday lunch", sender="mum@family.example")])
-        email = self.emails_of(self.account)
-        self.assertTrue(email.no_link)
-        self.assertTrue(email.is_private)
-        self.assertFalse(email.link_ids)
+        self.env["res.config.settings"].create(
+            {"crm_mail_sync_excluded_domains": "ourcompany.example"}
+        ).execute()
+        self.deliver(
+            [
+                self.message(subject="Sunday lunch", sender="mum@family.example"),
+                self.message(
+                    subject="Internal", sender="boss@ourcompany.example", to="mum@family.example"
+                ),
+            ]
+        )
+        for email in self.emails_of(self.account):
+            self.assertTrue(email.no_link, email.subject)
+            self.assertTrue(email.is_private, email.subject)
+            self.assertFalse(email.link_ids, email.subject)
+        self.deliver([self.message(subject="Customer", sender="mum@customer.example")])
+        self.assertFalse(self.Email.search([("subject", "=", "Customer")]).no_link)

@@ -218,6 +218,19 @@ class CrmMailAccount(models.Model):
     last_sync_at = fields.Datetime(string="Last Sync", readonly=True, copy=False)
     last_error = fields.Text(readonly=True, copy=False)
     last_error_at = fields.Datetime(readonly=True, copy=False)
+    failure_count = fields.Integer(
+        string="Consecutive Failures",
+        readonly=True,
+        copy=False,
+        help="Failed runs in a row; the scheduled action waits longer after each.",
+    )
+    next_retry_at = fields.Datetime(
+        string="Next Retry",
+        readonly=True,
+        copy=False,
+        help="The scheduled action leaves a failing account alone until then; "
+        "Fetch Now and Test Connection still work at once.",
+    )
     email_count = fields.Integer(
         string="Emails Imported",
         readonly=True,
@@ -402,7 +415,12 @@ class CrmMailAccount(models.Model):
         return self.env._("%(account)s: %(error)s", account=self.display_name, error=str(exc))
 
     def _mark_connected(self):
-        vals = {"state": "connected", "last_error": False}
+        vals = {
+            "state": "connected",
+            "last_error": False,
+            "failure_count": 0,
+            "next_retry_at": False,
+        }
         if not self.live_since:
             vals["live_since"] = self._initial_live_since()
         self.write(vals)
@@ -519,7 +537,14 @@ class CrmMailAccount(models.Model):
             self.env["ir.config_parameter"].sudo().get_param("crm_mail_sync.cron_time_budget", 90)
         )
         # sudo: the scheduled action imports every user's mailbox.
-        accounts = self.sudo().search([("host", "!=", False)])
+        accounts = self.sudo().search(
+            [
+                ("host", "!=", False),
+                "|",
+                ("next_retry_at", "=", False),
+                ("next_retry_at", "<=", fields.Datetime.now()),
+            ]
+        )
         stats = accounts._sync(deadline=time.monotonic() + budget, commit=True)
         self.env["ir.cron"]._notify_progress(
             done=len(accounts) - len(stats["incomplete"]),
@@ -620,6 +645,8 @@ class CrmMailAccount(models.Model):
                     "state": "connected",
                     "last_error": "\n".join(result["warnings"]) or False,
                     "last_error_at": now if result["warnings"] else self.last_error_at,
+                    "failure_count": 0,
+                    "next_retry_at": False,
                 }
             )
         # Commands sent to the server, for the "nothing new costs one STATUS per
@@ -628,14 +655,24 @@ class CrmMailAccount(models.Model):
         return result
 
     def _record_error(self, message):
+        """Record a failed run; the scheduled action backs off before trying again."""
         _logger.warning("Mail account %s (id %s): sync failed: %s", self.name, self.id, message)
+        now = fields.Datetime.now()
+        failures = self.failure_count + 1
         self.write(
             {
                 "state": "error",
                 "last_error": message,
-                "last_error_at": fields.Datetime.now(),
+                "last_error_at": now,
+                "failure_count": failures,
+                "next_retry_at": now + self._retry_delay(failures),
             }
         )
+
+    def _retry_delay(self, failures):
+        """Hook: wait after ``failures`` consecutive failures: 5 min doubling, capped at 6 h,
+        so a failing server is not hammered every run."""
+        return timedelta(minutes=min(5 * 2 ** (failures - 1), 360))
 
     def _sync_imap(self, session, deadline, result):
         if not self.folder_ids:

@@ -889,6 +889,12 @@ class CrmMailEmail(models.Model):
                 case._send_auto_reply(email)
         return cases
 
+    @api.model
+    def _fetched_addresses(self):
+        """Every address this database fetches: never auto-replied to."""
+        accounts = self.env["crm.mail.account"].sudo().with_context(active_test=False)
+        return {normalize_address(address) for address in accounts.search([]).mapped("email")}
+
     def _should_auto_reply(self):
         """Hook: whether this email, which just opened a case, gets an auto-reply.
 
@@ -901,11 +907,7 @@ class CrmMailEmail(models.Model):
             return False
         if self.no_auto_reply_reason or not self.from_address:
             return False
-        fetched = {
-            normalize_address(address)
-            for address in self.env["crm.mail.account"].sudo().search([]).mapped("email")
-        }
-        if self.from_address in fetched:
+        if self.from_address in self._fetched_addresses():
             return False
         since = fields.Datetime.now() - timedelta(hours=account.auto_reply_period_hours or 24)
         sent = (

@@ -35,6 +35,27 @@ class TestSyncFaults(CrmMailSyncCase):
         self.assertEqual(account.state, "connected")
         self.assertFalse(account.last_error)
 
+    def test_failing_account_backs_off(self):
+        login, _password = self.new_mailbox()
+        account = self.create_account(login, "wrong")
+        with mute_logger(ACCOUNT_LOGGER):
+            self.sync(account)
+        self.assertEqual(account.failure_count, 1)
+        first_wait = account.next_retry_at - account.last_error_at
+        with mute_logger(ACCOUNT_LOGGER):
+            self.sync(account)
+        self.assertEqual(account.failure_count, 2)
+        self.assertEqual(account.next_retry_at - account.last_error_at, first_wait * 2)
+        # The scheduled action leaves it alone until then (the demo accounts, which
+        # have no server in tests, fail on their own).
+        with mute_logger(ACCOUNT_LOGGER):
+            stats = self.Account._cron_sync()
+            self.assertNotIn(account, stats["failed"] | stats["incomplete"])
+            self.assertEqual(account.failure_count, 2)
+            for _attempt in range(10):
+                account._record_error("still failing")
+        self.assertEqual((account.next_retry_at - account.last_error_at).total_seconds(), 6 * 3600)
+
     def test_connection_refused_records_error(self):
         login, password = self.new_mailbox()
         with CuttingProxy(self.dovecot.host, self.dovecot.imap_port) as proxy:

@@ -134,6 +134,41 @@ class TestFilters(CrmMailSyncCase):
         self.assertFalse(email.link_ids)
         self.assertFalse(partner.message_ids.filtered(lambda m: m.subject == "Weekly deals"))
 
+    def test_do_not_notify(self):
+        follower = self.env["res.users"].create(
+            {
+                "name": "Follower",
+                "login": "filter_follower",
+                "email": "ff@ourcompany.example",
+                "notification_type": "inbox",
+                "groups_id": [(6, 0, [self.env.ref("base.group_user").id])],
+            }
+        )
+        partner = self.env["res.partner"].create({"name": "Loud", "email": "loud@shop.example"})
+        partner.message_subscribe(partner_ids=follower.partner_id.ids)
+        self.account.live_since = self.days_ago(1)
+        self.Filter.create(
+            {
+                "name": "quiet",
+                "scope": "account",
+                "account_id": self.account.id,
+                "action": "no_notify",
+                "subject_contains": "quiet",
+            }
+        )
+        self.deliver(
+            [
+                self.message(subject="quiet please", sender="loud@shop.example"),
+                self.message(subject="loud news", sender="loud@shop.example"),
+            ]
+        )
+        notified = {
+            email.subject: follower.partner_id
+            in email.link_ids.mail_message_id.notification_ids.res_partner_id
+            for email in self.emails_of(self.account)
+        }
+        self.assertEqual(notified, {"quiet please": False, "loud news": True})
+
     def test_body_filter_on_alternative_and_legacy_charset(self):
         self.Filter.create(
             {"name": "café", "scope": "global", "action": "skip", "body_contains": "CAFÉ"}

@@ -12,6 +12,7 @@ from ..lib import errors as mail_errors
 from ..lib.imap_client import ImapSession, default_sync_folder_names, is_sent_folder
 from ..lib.mime_parser import normalize_address
 from ..lib.pop3_client import Pop3Session
+from ..lib.providers import PROVIDERS, provider_selection
 
 _logger = logging.getLogger(__name__)
 
@@ -60,6 +61,10 @@ class CrmMailAccount(models.Model):
         required=True,
         default="imap",
         help="IMAP syncs several folders and the Sent folder; POP3 only reads the inbox.",
+    )
+    provider = fields.Selection(
+        provider_selection(),
+        help="A known provider fills in the IMAP server, its port and security.",
     )
     host = fields.Char(string="Server", help="Incoming mail server, e.g. imap.example.com.")
     port = fields.Integer(
@@ -248,6 +253,36 @@ class CrmMailAccount(models.Model):
             "The batch size must be positive.",
         ),
     ]
+
+    @api.onchange("provider")
+    def _onchange_provider(self):
+        settings = PROVIDERS.get(self.provider)
+        if settings:
+            host, port, security = settings["imap"]
+            self.update({"protocol": "imap", "host": host, "security": security})
+            self.port = port
+            if not self.login:
+                self.login = self.email
+
+    def _provider_smtp_values(self):
+        """Hook: ir.mail_server values for this account's outgoing mail, pre-filled
+        from its provider, or from its incoming server's host."""
+        self.ensure_one()
+        settings = PROVIDERS.get(self.provider)
+        if settings:
+            host, port, encryption = settings["smtp"]
+        else:
+            host = (self.host or "").replace("imap.", "smtp.", 1).replace("pop.", "smtp.", 1)
+            port, encryption = 587, "starttls"
+        return {
+            "name": self.env._("%s (outgoing)", self.name),
+            "smtp_host": host,
+            "smtp_port": port,
+            "smtp_encryption": encryption,
+            "smtp_authentication": "login",
+            "smtp_user": self.login or self.email,
+            "from_filter": self.email,
+        }
 
     @api.depends("protocol", "security")
     def _compute_port(self):

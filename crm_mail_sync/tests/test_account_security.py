@@ -54,6 +54,27 @@ class TestAccountSecurity(CrmMailSyncCase):
         # The administrator manages everyone's accounts.
         self.assertEqual(account.with_user(self.mail_admin).password, "Top-Secret-1")
 
+    def test_known_provider_fills_the_servers(self):
+        form_account = self.Account.new(
+            {"name": "gmail", "account_type": "group", "email": "team@gmail.com"}
+        )
+        form_account.provider = "gmail"
+        form_account._onchange_provider()
+        self.assertEqual(
+            (form_account.host, form_account.port, form_account.security, form_account.login),
+            ("imap.gmail.com", 993, "ssl", "team@gmail.com"),
+        )
+        smtp = form_account._provider_smtp_values()
+        self.assertEqual(
+            (smtp["smtp_host"], smtp["smtp_port"], smtp["smtp_encryption"]),
+            ("smtp.gmail.com", 465, "ssl"),
+        )
+        self.assertEqual(smtp["from_filter"], "team@gmail.com")
+        plain = self.Account.new(
+            {"name": "own", "email": "a@example.com", "host": "imap.example.com"}
+        )
+        self.assertEqual(plain._provider_smtp_values()["smtp_host"], "smtp.example.com")
+
     def test_personal_address_must_be_the_owners(self):
         with self.assertRaises(ValidationError):
             self.Account.with_user(self.mail_user).create(

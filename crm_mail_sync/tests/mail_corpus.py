@@ -9,7 +9,8 @@ import base64
 import random
 import uuid
 from datetime import datetime, timedelta, timezone
-from email.utils import format_datetime
+from email.header import Header
+from email.utils import format_datetime, formataddr
 
 FIRST_NAMES = (
     "Anna Marek Zofia Jean Claire Pavel Lucie Tomasz Sophie Karel Eva Louis Jana "
@@ -74,6 +75,11 @@ def simple_message(
     return ("\r\n".join(headers) + "\r\n\r\n" + body + "\r\n").encode("utf-8")
 
 
+def _encode_header(text):
+    """Return ``text`` as a header value: RFC 2047-encoded when not ASCII."""
+    return text if text.isascii() else Header(text, "utf-8").encode()
+
+
 def _person(rng, domains):
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
     domain = rng.choice(domains)
@@ -105,10 +111,11 @@ def many_messages(count, seed=0, senders=200, domains=40, size=None):
             text = (text + " ") * (size // max(len(text), 1) + 1)
             text = text[:size]
         kind = rng.random() if not size else 0
+        # Non-ASCII names and subjects travel RFC 2047-encoded, as real mailers send them.
         headers = (
-            f"From: {name} <{addr}>\r\n"
+            f"From: {formataddr((name, addr))}\r\n"
             f"To: Support <support@crm-mail-sync.test>\r\n"
-            f"Subject: {subject}\r\n"
+            f"Subject: {_encode_header(subject)}\r\n"
             f"Date: {format_datetime(date)}\r\n"
             f"Message-ID: <s{seed}-{index}-{rng.randrange(1 << 30)}@{addr.split('@')[1]}>\r\n"
             "MIME-Version: 1.0\r\n"
@@ -121,20 +128,26 @@ def many_messages(count, seed=0, senders=200, domains=40, size=None):
         else:
             boundary = f"b{seed}x{index}"
             html_part = f"<html><body><p>{text}</p><p><b>{name}</b></p></body></html>"
-            body = (
-                f"Content-Type: multipart/{'mixed' if kind > 0.85 else 'alternative'}; "
-                f'boundary="{boundary}"\r\n\r\n'
+            alternative = (
                 f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n"
                 f"--{boundary}\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html_part}\r\n"
+                f"--{boundary}--\r\n"
             )
+            body = f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
             if kind > 0.85:
+                # With a file: mixed[alternative[text, html], pdf], like mail clients build it.
+                outer = f"m{seed}x{index}"
                 payload = base64.encodebytes(rng.randbytes(rng.randrange(500, 3000))).decode()
-                body += (
-                    f'--{boundary}\r\nContent-Type: application/pdf; name="doc{index}.pdf"\r\n'
+                body = (
+                    f'Content-Type: multipart/mixed; boundary="{outer}"\r\n\r\n'
+                    f"--{outer}\r\n{body}{alternative}"
+                    f'--{outer}\r\nContent-Type: application/pdf; name="doc{index}.pdf"\r\n'
                     f'Content-Disposition: attachment; filename="doc{index}.pdf"\r\n'
                     f"Content-Transfer-Encoding: base64\r\n\r\n{payload}"
+                    f"--{outer}--\r\n"
                 )
-            body += f"--{boundary}--\r\n"
+            else:
+                body += alternative
         messages.append((headers + body).encode("utf-8"))
     return messages
 
@@ -153,8 +166,18 @@ def _base(subject, extra="", ctype="text/plain; charset=utf-8", mid=None):
     ).encode()
 
 
+# A valid 1x1 transparent PNG, for inline images.
+PNG_PIXEL = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+
+
 def malformed_corpus():
-    """Named raw messages covering the broken and hostile input a mailbox holds."""
+    """Return named raw messages: the broken and hostile input mailboxes hold.
+
+    Every entry either parses (with warnings saying what was repaired) or is
+    unusable enough for ``MessageParseError``; none may crash the parser.
+    """
     corpus = {}
     corpus["broken_boundary"] = _base(
         "Broken boundary", ctype='multipart/mixed; boundary="XYZ"'
@@ -234,4 +257,101 @@ def malformed_corpus():
     corpus["empty_body"] = _base("Empty body") + b"\r\n"
     rng = random.Random(7)
     corpus["binary_garbage"] = b"Subject: garbage\r\n\r\n" + rng.randbytes(2048)
+
+    # Beyond the basic list: cases seen in real mailboxes that broke parsers.
+    corpus["inline_image_cid"] = _base("Inline logo", ctype='multipart/related; boundary="REL"') + (
+        b"\r\n--REL\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        b'<p>Our logo: <img src="cid:logo123@corpus.example"></p>\r\n'
+        b"--REL\r\nContent-Type: image/png\r\nContent-ID: <logo123@corpus.example>\r\n"
+        b"Content-Disposition: inline\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(PNG_PIXEL)
+        + b"--REL\r\nContent-Type: image/png\r\nContent-ID: <unused@corpus.example>\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(PNG_PIXEL)
+        + b"--REL--\r\n"
+    )
+    corpus["malformed_encoded_words"] = (
+        b"From: =?x-bogus?Q?Caf=E9_Owner?= <owner@cafe.example>\r\n"
+        b"To: support@crm-mail-sync.test\r\n"
+        b"Subject: =?utf-8?B?SGVsbG8g?= =?utf-8?Q?w=C3=B6rld?= =?utf-8?B?x?= end\r\n"
+        b"Date: Mon, 06 May 2024 10:00:00 +0200\r\n"
+        b"Message-ID: <badwords@corpus.example>\r\n\r\nbody\r\n"
+    )
+    corpus["eight_bit_structural_headers"] = (
+        b"From: sender@example.com\r\nTo: support@crm-mail-sync.test\r\n"
+        b"Subject: 8-bit in ids\r\nMessage-ID: <caf\xe9@corpus.example>\r\n"
+        b"Date: Mon, 06 May 2024 10:00:00 +0200 (\xe9t\xe9)\r\n"
+        b"Content-Type: text/plain; charset=utf-8; format=fl\xf6wed\r\n\r\nbody\r\n"
+    )
+    corpus["multipart_without_boundary"] = _base("No boundary", ctype="multipart/mixed") + (
+        b"\r\nJust text despite the multipart type\r\n"
+    )
+    corpus["bogus_codec_charset"] = (
+        _base("Codec name as charset", ctype="text/plain; charset=zlib")
+        + b"\r\nR\xe9sum\xe9 attached\r\n"
+    )
+    corpus["garbage_header_line"] = (
+        b"From: Corpus Sender <corpus@example.com>\r\nTo: support@crm-mail-sync.test\r\n"
+        b"This line is not a header\r\nSubject: After the garbage\r\n"
+        b"Date: Mon, 06 May 2024 10:00:00 +0200\r\nMessage-ID: <garbage-line@corpus.example>\r\n"
+        b"\r\nbody after garbage\r\n"
+    )
+    corpus["encoded_display_name_spoof"] = (
+        b"From: =?utf-8?q?boss=40ourcompany=2Eexample_=3Cboss=40ourcompany=2Eexample=3E?=\r\n"
+        b" <attacker@evil.example>\r\n"
+        b"To: =?utf-8?q?Doe=2C_John?= <john@customer.example>\r\n"
+        b"Subject: Urgent transfer\r\nDate: Mon, 06 May 2024 10:00:00 +0200\r\n"
+        b"Message-ID: <spoof@corpus.example>\r\n\r\nPlease pay.\r\n"
+    )
+    corpus["bad_quoted_printable"] = (
+        _base("Bad QP", extra="Content-Transfer-Encoding: quoted-printable\r\n")
+        + b"\r\nCaf=C3=A9 =ZZ broken=\r\n soft break=3\r\nend=\r\n"
+    )
+    corpus["missing_content_type"] = (
+        b"From: old@mailer.example\r\nTo: support@crm-mail-sync.test\r\n"
+        b"Subject: No MIME headers\r\nDate: Mon, 06 May 2024 10:00:00 +0200\r\n"
+        b"Message-ID: <nomime@corpus.example>\r\n\r\nGr\xfc\xdfe aus M\xfcnchen\r\n"
+    )
+    corpus["latin1_declared_cp1252_quotes"] = (
+        _base("Smart quotes", ctype="text/plain; charset=iso-8859-1")
+        + b"\r\n\x93Quoted\x94 \x80 price\r\n"
+    )
+    corpus["iso_2022_jp"] = (
+        _base(
+            "=?iso-2022-jp?b?GyRCJUYlOSVIGyhC?=",
+            ctype="text/plain; charset=iso-2022-jp",
+            extra="Content-Transfer-Encoding: 7bit\r\n",
+        )
+        + b"\r\n"
+        + "テストです".encode("iso-2022-jp")
+        + b"\r\n"
+    )
+    corpus["glued_base64"] = _base("Glued base64", ctype='multipart/mixed; boundary="GLUE"') + (
+        b"\r\n--GLUE\r\nContent-Type: text/plain\r\n\r\nsee file\r\n"
+        b'--GLUE\r\nContent-Type: text/plain; name="glued.txt"\r\n'
+        b"Content-Disposition: attachment\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b"aGVsbG8=\r\nIHdvcmxk\r\nIQ==\r\n--GLUE--\r\n"
+    )
+    corpus["nested_rfc822_base64"] = _base(
+        "Forwarded, encoded", ctype='multipart/mixed; boundary="NB64"'
+    ) + (
+        b"\r\n--NB64\r\nContent-Type: text/plain\r\n\r\nsee the forwarded message\r\n"
+        b"--NB64\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(simple_message(subject="Encoded inner", body="encoded inner body"))
+        + b"--NB64--\r\n"
+    )
+    corpus["delivery_status_report"] = (
+        b"From: Mail Delivery System <MAILER-DAEMON@mx.example>\r\n"
+        b"To: corpus@example.com\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        b"Date: Mon, 06 May 2024 10:00:00 +0200\r\nMessage-ID: <dsn@mx.example>\r\n"
+        b"Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="DSN"\r\n\r\n'
+        b"--DSN\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+        b"--DSN\r\nContent-Type: message/delivery-status\r\n\r\n"
+        b"Reporting-MTA: dns; mx.example\r\n\r\n"
+        b"Final-Recipient: rfc822; nobody@nowhere.example\r\nAction: failed\r\n"
+        b"Status: 5.1.1\r\n\r\n"
+        b"--DSN\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        b"From: corpus@example.com\r\nSubject: original\r\n\r\n--DSN--\r\n"
+    )
     return corpus

@@ -27,6 +27,8 @@
         "views/crm_mail_filter_views.xml",
         "views/crm_mail_account_views.xml",
         "views/crm_mail_link_wizard_views.xml",
+        "views/crm_mail_draft_views.xml",
+        "views/mail_compose_message_views.xml",
         "views/res_partner_views.xml",
         "views/crm_lead_views.xml",
         "views/res_config_settings_views.xml",

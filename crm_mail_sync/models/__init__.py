@@ -14,3 +14,4 @@ from . import crm_mail_quarantine
 from . import crm_lead
 from . import res_partner
 from . import res_config_settings
+from . import crm_mail_draft

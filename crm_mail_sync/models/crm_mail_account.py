@@ -5,7 +5,7 @@ import time
 from datetime import timedelta
 from email.utils import formataddr
 
-from odoo import api, fields, models
+from odoo import api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 
 from ..lib import errors as mail_errors
@@ -156,7 +156,25 @@ class CrmMailAccount(models.Model):
     smtp_server_id = fields.Many2one(
         "ir.mail_server",
         string="Outgoing Server",
-        help="SMTP server for mail sent from this mailbox (replies on cases, auto-replies).",
+        help="SMTP server for mail sent from this mailbox: emails written in Odoo, "
+        "replies on cases, auto-replies. 'Create Outgoing Server' pre-fills one from the "
+        "provider or the incoming server.",
+    )
+    save_sent_copy = fields.Boolean(
+        string="Save Copy in Sent Folder",
+        compute="_compute_save_sent_copy",
+        store=True,
+        readonly=False,
+        help="After sending, store a copy of the email in this mailbox's Sent folder "
+        "over IMAP. Untick it for providers that file sent mail themselves (Gmail, "
+        "Outlook, Yahoo, iCloud), or the copy would be there twice.",
+    )
+    is_default_sender = fields.Boolean(
+        string="System Default Sender",
+        copy=False,
+        help="Odoo's notifications and other system mail go out through this group "
+        "mailbox's outgoing server, From its address (users' names are kept as the "
+        "display name). Only one mailbox can be the default sender.",
     )
     auto_reply_template_id = fields.Many2one(
         "mail.template",
@@ -284,6 +302,12 @@ class CrmMailAccount(models.Model):
             "from_filter": self.email,
         }
 
+    @api.depends("protocol", "provider")
+    def _compute_save_sent_copy(self):
+        for account in self:
+            files_sent = PROVIDERS.get(account.provider, {}).get("files_sent", False)
+            account.save_sent_copy = account.protocol == "imap" and not files_sent
+
     @api.depends("protocol", "security")
     def _compute_port(self):
         for account in self:
@@ -349,6 +373,77 @@ class CrmMailAccount(models.Model):
                     self.env._("The attachment size cap and the timeout must be positive.")
                 )
 
+    @api.constrains("is_default_sender", "account_type", "smtp_server_id")
+    def _check_default_sender(self):
+        if self.search_count([("is_default_sender", "=", True)]) > 1:
+            raise ValidationError(self.env._("Only one mailbox can be the system default sender."))
+        for account in self.filtered("is_default_sender"):
+            if account.account_type != "group":
+                raise ValidationError(
+                    self.env._("Only a group mailbox can be the system default sender.")
+                )
+            if not account.smtp_server_id:
+                raise ValidationError(
+                    self.env._(
+                        "%s needs an outgoing server to be the system default sender.",
+                        account.display_name,
+                    )
+                )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        accounts = super().create(vals_list)
+        for account in accounts.filtered("is_default_sender"):
+            account._apply_default_sender()
+        return accounts
+
+    def write(self, vals):
+        was_default = self.filtered("is_default_sender")
+        old_addresses = {account.id: account.email for account in was_default}
+        result = super().write(vals)
+        if {"is_default_sender", "smtp_server_id", "email"} & set(vals):
+            for account in was_default - self.filtered("is_default_sender"):
+                account._clear_default_sender(old_addresses[account.id])
+            for account in self.filtered("is_default_sender"):
+                account._apply_default_sender()
+        return result
+
+    def _apply_default_sender(self):
+        """Make Odoo's own mail-server selection send system mail through this account.
+
+        Odoo sends a message through the server whose from-filter matches its From
+        address; when none does, it sends From the companies' default From address
+        (keeping the author's name), through the server matching that. So the account's
+        server is restricted to the account's address, and that address becomes the
+        default From of every company.
+        """
+        self.ensure_one()
+        # sudo: mail servers and alias domains are system settings; only managers can
+        # tick this box (group accounts are read-only for everyone else).
+        server = self.smtp_server_id.sudo()
+        filters = [part.strip() for part in (server.from_filter or "").split(",") if part.strip()]
+        if not filters or not server._match_from_filter(self.email, server.from_filter):
+            server.from_filter = ",".join([*filters, self.email])
+        local_part, _at, domain_name = self.email.partition("@")
+        AliasDomain = self.env["mail.alias.domain"].sudo()
+        for company in self.env["res.company"].sudo().search([]):
+            alias_domain = company.alias_domain_id
+            if not alias_domain:
+                alias_domain = AliasDomain.search([("name", "=", domain_name)], limit=1)
+            if not alias_domain:
+                # Answers to notifications come back to this mailbox, which is synced.
+                alias_domain = AliasDomain.create(
+                    {"name": domain_name, "catchall_alias": local_part}
+                )
+            alias_domain.default_from = self.email
+            company.alias_domain_id = alias_domain
+
+    def _clear_default_sender(self, address):
+        """Give the default From back to Odoo's 'notifications' alias."""
+        # sudo: see _apply_default_sender.
+        domains = self.env["mail.alias.domain"].sudo().search([("default_from", "=", address)])
+        domains.default_from = "notifications"
+
     def _get_excluded_domains(self):
         """This account's excluded domains plus the global ones."""
         self.ensure_one()
@@ -383,6 +478,109 @@ class CrmMailAccount(models.Model):
         # sudo: the choice of senders is computed over every account, then filtered.
         accounts = self.sudo().search([])
         return accounts.filtered(lambda account: account._can_send(user))
+
+    # ------------------------------------------------------------------
+    # Sending
+    # ------------------------------------------------------------------
+
+    def action_create_smtp_server(self):
+        """Button: create this mailbox's outgoing server, pre-filled from its provider
+        or its incoming server, with the same login and password."""
+        self.ensure_one()
+        if not self.email:
+            raise UserError(self.env._("Set the email address of %s first.", self.display_name))
+        vals = self._provider_smtp_values()
+        # sudo: the outgoing server is a system record; it is created for, and only
+        # reachable through, an account the user may edit (checked just below).
+        self.check_access("write")
+        vals["smtp_pass"] = self.sudo().password_secret or False
+        self.smtp_server_id = self.env["ir.mail_server"].sudo().create(vals)
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "ir.mail_server",
+            "res_id": self.smtp_server_id.id,
+            "view_mode": "form",
+            "target": "new",
+        }
+
+    def _get_sender_address(self, user):
+        """Hook: the From of an email ``user`` writes from this account: their own
+        name on a personal account, the mailbox's name on a group one."""
+        self.ensure_one()
+        name = user.name if self.account_type == "personal" else self.name
+        return formataddr((name or "", self.email))
+
+    def _get_outgoing_server(self):
+        """The ``ir.mail_server`` to send this account's mail with.
+
+        The account's own server, else a server of the system that may send as its
+        address (its from-filter matches); an empty recordset means Odoo's
+        command-line SMTP settings, which then must allow the address.
+
+        :raise UserError: when no server may send as the account's address
+        """
+        self.ensure_one()
+        if self.smtp_server_id:
+            return self.smtp_server_id
+        # Odoo's own _find_mail_server would fall back on any server and rewrite the
+        # From: a personal email must leave with its own address or not at all.
+        IrMailServer = self.env["ir.mail_server"].sudo()
+        servers = IrMailServer.search([], order="sequence")
+        matching = servers.filtered(
+            lambda server: (
+                server.from_filter
+                and IrMailServer._match_from_filter(self.email, server.from_filter)
+            )
+        )
+        server = (matching or servers.filtered(lambda server: not server.from_filter))[:1]
+        if server:
+            return server
+        if (
+            not servers
+            and tools.config.get("smtp_server")
+            and IrMailServer._match_from_filter(self.email, IrMailServer._get_default_from_filter())
+        ):
+            return IrMailServer
+        raise UserError(
+            self.env._(
+                "%(account)s has no outgoing server, and no other server may send as "
+                "%(email)s: an administrator can set one on the mailbox ('Create Outgoing "
+                "Server').",
+                account=self.display_name,
+                email=self.email,
+            )
+        )
+
+    def _get_sent_folder(self):
+        """The folder that keeps this account's sent mail, if the server has one."""
+        self.ensure_one()
+        folders = self.folder_ids.filtered(lambda f: f.is_sent and f.exists_on_server)
+        return folders.sorted(lambda f: (f.special_use != "\\Sent", f.id))[:1]
+
+    def _append_to_sent(self, raw):
+        """Store a copy of a sent message in the Sent folder over IMAP.
+
+        :return: ``(folder, uid)``; uid is None when the server does not tell it
+        :raise UserError: when the copy cannot be stored (the mail is sent anyway)
+        """
+        self.ensure_one()
+        folder = self._get_sent_folder()
+        if not folder:
+            raise UserError(
+                self.env._(
+                    "%s has no known Sent folder: use 'Test Connection' to list its folders.",
+                    self.display_name,
+                )
+            )
+        try:
+            with self._session() as session:
+                uid = session.append(folder.name, raw, flags=("\\Seen",))
+                status = session.status(folder.name) if uid else None
+        except mail_errors.MailServerError as exc:
+            raise UserError(self._format_server_error(exc)) from None
+        if status and folder.uidvalidity and status.uidvalidity != folder.uidvalidity:
+            uid = None  # the folder was recreated: the next sync rescans it
+        return folder, uid
 
     # ------------------------------------------------------------------
     # Connection

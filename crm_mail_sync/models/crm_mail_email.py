@@ -3,7 +3,7 @@ import base64
 import logging
 from collections import defaultdict
 from datetime import timedelta, timezone
-from email.utils import parseaddr
+from email.utils import formataddr, getaddresses, parseaddr
 
 from markupsafe import Markup
 from psycopg2 import Error as PsycopgError
@@ -19,6 +19,22 @@ from ..lib.mime_parser import MessageParseError, normalize_address, parse_messag
 from .crm_mail_case import CASE_REFERENCE
 
 _logger = logging.getLogger(__name__)
+
+
+def _split_addresses(text):
+    """The addresses of a header value, each formatted as 'Name <address>'."""
+    return [formataddr(pair) for pair in getaddresses([text or ""]) if pair[1]]
+
+
+def _without(addresses, own):
+    """``addresses`` minus those in ``own`` (normalised) and minus repeats."""
+    seen, result = set(own), []
+    for address in addresses:
+        normalized = normalize_address(parseaddr(address)[1])
+        if normalized and normalized not in seen:
+            seen.add(normalized)
+            result.append(address)
+    return result
 
 
 def _clean(text):
@@ -181,6 +197,28 @@ class CrmMailEmail(models.Model):
         store=True,
     )
 
+    sent_account_id = fields.Many2one(
+        "crm.mail.account",
+        string="Sent From",
+        readonly=True,
+        index="btree_not_null",
+        ondelete="set null",
+        help="The mailbox this email was sent from, when it was written in Odoo.",
+    )
+    sent_by_user_id = fields.Many2one(
+        "res.users",
+        string="Sent By",
+        readonly=True,
+        index="btree_not_null",
+        ondelete="set null",
+        help="The user who wrote and sent this email in Odoo.",
+    )
+    request_read_receipt = fields.Boolean(
+        string="Read Receipt Requested",
+        readonly=True,
+        help="Sent with a Disposition-Notification-To header.",
+    )
+
     _sql_constraints = [
         (
             "message_fingerprint_unique",
@@ -320,10 +358,10 @@ class CrmMailEmail(models.Model):
         for email in self:
             email.link_count = len(email.link_ids)
 
-    @api.depends("location_ids.account_id")
+    @api.depends("location_ids.account_id", "sent_account_id")
     def _compute_account_ids(self):
         for email in self:
-            email.account_ids = email.location_ids.account_id
+            email.account_ids = email.location_ids.account_id | email.sent_account_id
 
     # ------------------------------------------------------------------
     # Import
@@ -717,6 +755,158 @@ class CrmMailEmail(models.Model):
         contacts.write({"parent_id": company.id})
         self._link_by_hand(company)
         return self._open(company)
+
+    # ------------------------------------------------------------------
+    # Reply, reply all, forward
+    # ------------------------------------------------------------------
+
+    def action_reply(self):
+        """Button: answer the sender, quoting this email."""
+        return self._open_composer("reply")
+
+    def action_reply_all(self):
+        """Button: answer the sender and every other recipient, quoting this email."""
+        return self._open_composer("reply_all")
+
+    def action_forward(self):
+        """Button: send this email, with its attachments, to someone else."""
+        return self._open_composer("forward")
+
+    def _open_composer(self, mode):
+        self.ensure_one()
+        self.check_access("read")
+        if self._hidden_private():
+            raise UserError(self.env._("This email is private."))
+        if not self._get_reply_account():
+            raise UserError(
+                self.env._(
+                    "You have no mailbox to send from: connect a personal mail account, "
+                    "or ask an administrator to share a group mailbox with you."
+                )
+            )
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Write Email"),
+            "res_model": "mail.compose.message",
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            "context": self._get_composer_context(mode),
+        }
+
+    def _get_composer_context(self, mode):
+        """Hook: ``default_*`` values of the compose wizard for a reply or a forward."""
+        self.ensure_one()
+        account = self._get_reply_account()
+        own = {normalize_address(address) for address in self.account_ids.mapped("email")}
+        if account:
+            own.add(normalize_address(account.email))
+        to, cc = [], []
+        if mode in ("reply", "reply_all"):
+            if self.direction == "outgoing":
+                to = _split_addresses(self.email_to)
+            else:
+                to = _split_addresses(self.reply_to or self.email_from)
+            if mode == "reply_all":
+                if self.direction == "incoming":
+                    to += _split_addresses(self.email_to)
+                cc = _split_addresses(self.email_cc)
+            to = _without(to, own) or to[:1]
+            cc = _without(cc, own | {normalize_address(a) for a in to})
+        return {
+            "default_composition_mode": "comment",
+            "default_model": self._name,
+            "default_res_ids": self.ids,
+            "default_crm_mail_account_id": account.id,
+            "default_crm_mail_parent_email_id": self.id,
+            "default_crm_mail_reply_mode": mode,
+            "default_subject": self._reply_subject(mode),
+            "default_body": self._quoted_body(mode),
+            "default_crm_mail_email_to": ", ".join(to) or False,
+            "default_crm_mail_email_cc": ", ".join(cc) or False,
+            "default_crm_mail_record_attachment_ids": (
+                self.attachment_ids.ids if mode == "forward" else []
+            ),
+        }
+
+    def _get_reply_account(self):
+        """The mailbox to answer from: one this email arrived in, if the user may send
+        from it, else the user's own."""
+        sendable = self.env["crm.mail.account"]._get_sendable_accounts()
+        for account in self.account_ids:
+            if account in sendable:
+                return account
+        personal = sendable.filtered(
+            lambda account: account.account_type == "personal" and account.user_id == self.env.user
+        )
+        return (personal or sendable)[:1]
+
+    def _reply_subject(self, mode):
+        subject = (self.subject or "").strip()
+        if mode == "forward":
+            prefix = self.env._("Fwd:")
+            known = ("fwd:", "fw:", prefix.lower())
+        else:
+            prefix = self.env._("Re:")
+            known = ("re:", prefix.lower())
+        if subject.lower().startswith(known):
+            return subject
+        return f"{prefix} {subject}".strip()
+
+    def _quoted_body(self, mode):
+        """The original, quoted below an empty first line for the answer."""
+        date = fields.Datetime.to_string(self.date) if self.date else ""
+        original = self.body_html or Markup("<pre>%s</pre>") % (self.body_text or "")
+        if mode == "forward":
+            header = Markup(
+                "<p>---------- %s ----------<br/>%s: %s<br/>%s: %s<br/>%s: %s<br/>%s: %s</p>"
+            ) % (
+                self.env._("Forwarded message"),
+                self.env._("From"),
+                self.email_from or "",
+                self.env._("Date"),
+                date,
+                self.env._("Subject"),
+                self.subject or "",
+                self.env._("To"),
+                self.email_to or "",
+            )
+            return Markup("<p><br/></p>%s%s") % (header, original)
+        intro = self.env._("On %(date)s, %(sender)s wrote:", date=date, sender=self.email_from)
+        return Markup(
+            '<p><br/></p><div data-o-mail-quote="1"><p>%s</p>'
+            '<blockquote data-o-mail-quote="1">%s</blockquote></div>'
+        ) % (intro, original)
+
+    # ------------------------------------------------------------------
+    # Sent mail
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _archive_sent_message(self, account, raw, values):
+        """Store a message sent from ``account`` as an outgoing email.
+
+        It is parsed like synced mail, so that its Message-ID and fingerprint are the
+        ones the Sent folder's copy will have: the sync then finds it stored already.
+
+        :param bytes raw: the message as sent (with its Bcc header)
+        :param dict values: extra values (sender, private flag...)
+        """
+        cap = max(account.max_attachment_size, 0) * 1024 * 1024
+        entry = self._parse_item({"raw": raw}, cap)
+        self._apply_filters(entry, [], account._get_excluded_domains())
+        existing = self._find_existing([entry])
+        if existing:
+            return self.browse(next(iter(existing.values())))
+        folder = account._get_sent_folder() or self.env["crm.mail.folder"].new(
+            {"account_id": account.id, "is_sent": True}
+        )
+        vals = self._prepare_email_values(folder, entry)
+        vals.update(values, sent_account_id=account.id, direction="outgoing", import_mode="live")
+        if values.get("is_private"):
+            vals["is_private"] = True
+        self._set_address_users([vals])
+        return self.create(vals)
 
     def _link_by_hand(self, record):
         self.check_access("read")

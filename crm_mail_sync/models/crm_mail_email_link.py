@@ -22,6 +22,7 @@ class CrmMailEmailLink(models.Model):
             ("reference", "Reference in the subject"),
             ("address", "Address"),
             ("manual", "Linked by hand"),
+            ("composed", "Written from this record"),
         ],
         required=True,
         readonly=True,

@@ -11,5 +11,6 @@ from . import (
     test_mime_parser,
     test_sync_faults,
     test_sync_imap,
+    test_sending,
     test_sync_pop3,
 )

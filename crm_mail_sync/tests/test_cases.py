@@ -227,4 +227,5 @@ class TestConcurrentAssignment(BaseCase):
             with registry.cursor() as cr:
                 cr.execute("DELETE FROM crm_mail_case WHERE account_id = %s", (ids["account"],))
                 cr.execute("DELETE FROM crm_mail_account WHERE id = %s", (ids["account"],))
-                cr.execute("DELETE FROM crm_team WHERE id = %s", (ids["team"],))
+                # Through the ORM: the team's mail alias must go with it.
+                api.Environment(cr, SUPERUSER_ID, {})["crm.team"].browse(ids["team"]).unlink()

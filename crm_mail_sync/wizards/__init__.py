@@ -1,1 +1,2 @@
 from . import crm_mail_link_wizard
+from . import mail_compose_message

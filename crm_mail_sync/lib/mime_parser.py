@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.errors import MissingHeaderBodySeparatorDefect
+from email.feedparser import FeedParser
+from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
@@ -25,6 +27,13 @@ from functools import lru_cache
 from urllib.parse import unquote_to_bytes
 
 MB = 1024 * 1024
+# Body text or HTML kept per message, in characters. The rest goes to an attachment:
+# Odoo's sanitizer needs about a second per MB of HTML, and nobody reads further.
+MAX_BODY_SIZE = 2 * MB
+# MIME nesting (multipart and message/* parts) that is parsed. Real mail stays far
+# below; deeper parts are kept as unparsed text, so that a message nested thousands
+# of levels deep cannot exhaust the stack of the parser or of the .eml generator.
+MAX_MIME_DEPTH = 40
 
 # Headers of which at least one must be present for the bytes to count as an email.
 KNOWN_HEADERS = frozenset(
@@ -475,21 +484,23 @@ def _address_header(values, warnings, what):
     text = _unfold(", ".join(values), warnings, what)
     if not text:
         return "", []
-    display, addresses = [], []
+    # A dict keeps the order and finds repeats in constant time: a header of ten
+    # thousand recipients must not cost a hundred million comparisons.
+    display, addresses = [], {}
     for name, addr in _split_addresses(text):
         addr = addr.strip()
         if "=?" in name:
             name = _decode_words(name, warnings, what)
         name = name.strip()
         normalized = normalize_address(addr)
-        if normalized and normalized not in addresses:
-            addresses.append(normalized)
+        if normalized:
+            addresses.setdefault(normalized)
         if normalized or name:
             display.append(format_address(name, addr))
     if not addresses:
         # Nothing recognisable ("Mailer Daemon", "undisclosed-recipients:;"): show it.
         return decode_header_value(text, warnings, what), []
-    return ", ".join(display), addresses
+    return ", ".join(display), list(addresses)
 
 
 def _message_id(value):
@@ -708,9 +719,11 @@ class _BodyCollector:
     lone text/plain or text/html part gives a segment with one of the two.
     """
 
-    def __init__(self, max_attachment_size, warnings):
+    def __init__(self, max_attachment_size, warnings, max_body_size=MAX_BODY_SIZE):
         self.cap = max_attachment_size
         self.warnings = warnings
+        self.body_cap = max_body_size
+        self.body_used = {}  # characters of body kept so far, per text/plain and text/html
         self.segments = []
         self.attachments = []
 
@@ -770,6 +783,7 @@ class _BodyCollector:
             text = decode_bytes(data, info.charset, self.warnings, what)
             if "\r" in text:
                 text = text.replace("\r\n", "\n").replace("\r", "\n")
+            text = self._capped_body(text, info.ctype)
             self.segments.append([None, text] if info.ctype == "text/html" else [text, None])
             return
         name = info.filename or _default_name(info.ctype)
@@ -780,6 +794,25 @@ class _BodyCollector:
             return
         data = self._payload(part, info, what)
         self._attachment(name, data, info.ctype, info.content_id)
+
+    def _capped_body(self, text, ctype):
+        """Return what the body keeps of ``text``; a cut part is attached whole."""
+        if not self.body_cap:
+            return text
+        used = self.body_used.get(ctype, 0)
+        self.body_used[ctype] = used + len(text)
+        left = max(self.body_cap - used, 0)
+        if len(text) <= left:
+            return text
+        kind, name = ("HTML", "body.html") if ctype == "text/html" else ("text", "body.txt")
+        data = text.encode("utf-8", "surrogateescape")
+        kept = "too large to attach" if self.cap and len(data) > self.cap else f"attached as {name}"
+        self.warnings.append(
+            f"the {kind} body ({len(data) / MB:.1f} MB) exceeds the {self.body_cap / MB:.1f} MB "
+            f"body cap and was cut; the whole {kind} is {kept}"
+        )
+        self._attachment(name, data, ctype)
+        return text[:left]
 
     def _payload(self, part, info, what):
         payload = _raw_payload(part)
@@ -884,6 +917,47 @@ def _as_bytes(message):
         return str(message).encode("utf-8", "surrogateescape")
 
 
+class _FlatPart(Message):
+    """A message part that ``_BoundedFeedParser`` keeps as opaque text."""
+
+    kept_flat = False
+
+    def get_content_type(self):
+        return "text/plain" if self.kept_flat else super().get_content_type()
+
+
+class _BoundedFeedParser(FeedParser):
+    """The standard parser, except that it stops descending at ``MAX_MIME_DEPTH``.
+
+    The standard one nests a generator per level and fails with RecursionError
+    somewhere around a few hundred levels, depending on the caller's stack.
+    """
+
+    def __init__(self):
+        super().__init__(_FlatPart, policy=compat32)
+        self.flattened = 0
+
+    def _parse_headers(self, lines):
+        super()._parse_headers(lines)
+        # _msgstack holds the part being parsed and its ancestors.
+        if len(self._msgstack) > MAX_MIME_DEPTH and self._cur.get_content_maintype() in (
+            "multipart",
+            "message",
+        ):
+            self._cur.kept_flat = True
+            self.flattened += 1
+
+
+def _parse_bytes(data):
+    """Parse like ``BytesParser(policy=compat32).parsebytes``, with bounded depth.
+
+    :return: (message, number of parts kept unparsed because too deep)
+    """
+    parser = _BoundedFeedParser()
+    parser.feed(data.decode("ascii", "surrogateescape"))
+    return parser.close(), parser.flattened
+
+
 def _repair_headers(raw):
     """Drop lines among the headers that are not headers, so they do not end them.
 
@@ -924,12 +998,14 @@ def _is_auto_submitted(values, present):
     )
 
 
-def parse_message(raw, max_attachment_size=25 * MB):
+def parse_message(raw, max_attachment_size=25 * MB, max_body_size=MAX_BODY_SIZE):
     """Parse raw message bytes into a ``ParsedMessage``; never raise for bad MIME.
 
     :param bytes raw: the message as fetched
     :param int max_attachment_size: bytes; larger attachments are listed with
         ``truncated=True`` and no content, and a note is added to the body (0: no cap)
+    :param int max_body_size: characters of text and of HTML body kept; a longer
+        body is cut, noted in the body and attached whole as a file (0: no cap)
     :raise MessageParseError: when ``raw`` is not bytes, is empty, or holds no header
     """
     if not isinstance(raw, bytes | bytearray | memoryview):
@@ -941,12 +1017,17 @@ def parse_message(raw, max_attachment_size=25 * MB):
     # Some servers and exports put blank lines first; they would end the headers.
     data = raw.lstrip(b"\r\n")
     try:
-        msg = _PARSER.parsebytes(data)
+        msg, flattened = _parse_bytes(data)
         if any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in msg.defects):
             repaired, dropped = _repair_headers(data)
             if dropped:
-                msg = _PARSER.parsebytes(repaired)
+                msg, flattened = _parse_bytes(repaired)
                 warnings.append(f"{dropped} malformed header line(s) ignored")
+        if flattened:
+            warnings.append(
+                f"MIME structure nested more than {MAX_MIME_DEPTH} levels deep; "
+                "the deeper parts were kept unparsed"
+            )
     except Exception as exc:
         raise MessageParseError(f"unparseable message: {exc}") from exc
     headers = {}
@@ -988,7 +1069,7 @@ def parse_message(raw, max_attachment_size=25 * MB):
     result.is_auto_submitted = _is_auto_submitted(result.headers, headers)
     result.headers["_present"] = tuple(headers)
 
-    collector = _BodyCollector(max_attachment_size, warnings)
+    collector = _BodyCollector(max_attachment_size, warnings, max_body_size)
     try:
         collector.walk(msg)
     except Exception as exc:  # Last resort: keep what was collected so far.
@@ -1017,6 +1098,12 @@ def _assemble_body(result, collector):
             htmls.append(html_)
     result.body_text = "\n\n".join(text for text in texts if text)
     result.body_html = "\n".join(htmls) if has_html else text_to_html(result.body_text)
+    cut = {ctype: size for ctype, size in collector.body_used.items() if size > collector.body_cap}
+    if collector.body_cap and cut:
+        total = max(cut.values()) / MB
+        note = f"[Body cut after {collector.body_cap / MB:.1f} MB of {total:.1f} MB]"
+        result.body_text = f"{result.body_text}\n\n{note}".strip()
+        result.body_html += f"<p><em>{html.escape(note)}</em></p>"
     dropped = [att for att in collector.attachments if att.truncated]
     if dropped:
         listing = "; ".join(f"{att.name} ({att.size / MB:.1f} MB)" for att in dropped)

@@ -77,14 +77,21 @@ class MailSession:
             self._authenticate()
         except self.protocol_abort as exc:
             self._abandon()
-            raise self._translate(exc, "logging in to") from None
+            raise self._without_password(self._translate(exc, "logging in to")) from None
         except self.protocol_error as exc:
             self._abandon()
             detail = str(exc).replace(self._password, "***") if self._password else str(exc)
             raise AuthenticationFailed(detail.strip("b'\"")) from None
+        except UnicodeError:
+            # The error's text would quote the login command, password included.
+            self._abandon()
+            raise AuthenticationFailed(
+                "The login or password holds characters this server's login command "
+                "cannot carry (IMAP LOGIN takes ASCII only)."
+            ) from None
         except Exception as exc:
             self._abandon()
-            raise self._translate(exc, "logging in to") from None
+            raise self._without_password(self._translate(exc, "logging in to")) from None
         self.command_count = 0
 
     def close(self):
@@ -104,6 +111,20 @@ class MailSession:
         except Exception:
             pass
         self.conn = None
+
+    def _without_password(self, error):
+        """Return ``error`` with the password masked in its text.
+
+        Errors raised while logging in may quote what the library was given; their
+        text ends up in the log and in the account's last error, which users read.
+        """
+        text = str(error)
+        if not self._password:
+            return error
+        masked = text
+        for form in {self._password, repr(self._password)[1:-1], ascii(self._password)[1:-1]}:
+            masked = masked.replace(form, "***")
+        return error if masked == text else type(error)(masked)
 
     def _translate(self, exc, doing):
         """Turn a library or socket exception into a MailServerError for the admin."""

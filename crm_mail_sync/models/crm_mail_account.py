@@ -337,6 +337,19 @@ class CrmMailAccount(models.Model):
             # sudo: see _compute_password; whoever may edit the account may set it.
             account.sudo().password_secret = account.password
 
+    def _export_rows(self, fields, *, _is_toplevel_call=True):
+        # Exports never carry the password, whoever may read it: a spreadsheet travels
+        # much further than the account's form. Here rather than in export_data, so
+        # that paths through relations (folder -> account_id/password) are covered.
+        lines = super()._export_rows(fields, _is_toplevel_call=_is_toplevel_call)
+        secret = [
+            i for i, path in enumerate(fields) if path[:1] in (["password"], ["password_secret"])
+        ]
+        for line in lines if secret else ():
+            for index in secret:
+                line[index] = ""
+        return lines
+
     @api.depends("quarantine_ids")
     def _compute_quarantine_count(self):
         groups = self.env["crm.mail.quarantine"]._read_group(

@@ -5,6 +5,7 @@ from . import (
     test_cases,
     test_filters,
     test_fingerprint,
+    test_hostile_input,
     test_linking,
     test_mail_servers_lib,
     test_malformed_mail,

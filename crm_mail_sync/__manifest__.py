@@ -29,11 +29,17 @@
         "views/crm_mail_link_wizard_views.xml",
         "views/crm_mail_draft_views.xml",
         "views/mail_compose_message_views.xml",
+        "views/crm_mail_attachment_wizard_views.xml",
         "views/res_partner_views.xml",
         "views/crm_lead_views.xml",
         "views/res_config_settings_views.xml",
         "views/menus.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "crm_mail_sync/static/tests/tours/*.js",
+        ],
+    },
     "demo": [
         "demo/crm_mail_account_demo.xml",
     ],

@@ -77,6 +77,16 @@ def fill(env, count):
              FROM crm_mail_email""",
         (accounts[2].id, accounts[0].id, accounts[1].id),
     )
+    folders = env["crm.mail.folder"].create(
+        [{"account_id": account.id, "name": "INBOX", "is_synced": True} for account in accounts]
+    )
+    env.flush_all()
+    cr.execute(
+        """INSERT INTO crm_mail_email_folder_rel (email_id, folder_id)
+           SELECT r.email_id, f.id FROM crm_mail_email_account_rel r
+             JOIN crm_mail_folder f ON f.account_id = r.account_id AND f.id IN %s""",
+        (tuple(folders.ids),),
+    )
     cr.execute(
         """INSERT INTO crm_mail_email_team_rel (email_id, team_id)
            SELECT email_id, CASE WHEN account_id = %s THEN %s ELSE %s END
@@ -137,6 +147,42 @@ def main():
                 lambda Email=Email: Email.search_read([], fields, limit=80, order="date desc")
             )
             print(f"{level:6} {count:>8} {t_count:>10.1f} ms {t_group:>8.1f} ms {t_page:>7.1f} ms")
+        # The inbox as the web client loads it: first page of the list view (80 rows
+        # and the record count) with the inbox's default filter, then with "Unread",
+        # and the search panel's folders with their unread counts.
+        spec = {
+            "is_read": {},
+            "is_starred": {},
+            "has_attachments": {},
+            "is_linked": {},
+            "email_from": {},
+            "subject": {},
+            "snippet": {},
+            "date": {},
+            "account_names": {},
+        }
+        not_trashed = [("is_in_my_trash", "=", False)]
+        print()
+        print(f"{'level':6} {'inbox page':>11} {'unread page':>12} {'folder panel':>13}")
+        for level, user in users.items():
+            Email = env["crm.mail.email"].with_user(user).with_context(crm_mail_unread_counts=1)
+            Email.web_search_read(not_trashed, spec, limit=80, order="date desc")
+            _page, t_inbox = timed(
+                lambda Email=Email: Email.web_search_read(
+                    not_trashed, spec, limit=80, order="date desc"
+                )
+            )
+            _page, t_unread = timed(
+                lambda Email=Email: Email.web_search_read(
+                    not_trashed + [("is_read", "=", False)], spec, limit=80, order="date desc"
+                )
+            )
+            _panel, t_panel = timed(
+                lambda Email=Email: Email.search_panel_select_multi_range(
+                    "folder_ids", group_by="account_id", expand=True, search_domain=not_trashed
+                )
+            )
+            print(f"{level:6} {t_inbox:>8.1f} ms {t_unread:>9.1f} ms {t_panel:>10.1f} ms")
         cr.rollback()
 
 

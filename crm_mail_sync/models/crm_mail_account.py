@@ -239,6 +239,29 @@ class CrmMailAccount(models.Model):
         copy=False,
     )
     last_sync_at = fields.Datetime(string="Last Sync", readonly=True, copy=False)
+    sync_lag = fields.Char(
+        string="Lag",
+        compute="_compute_sync_lag",
+        help="How long ago the mailbox was last synced completely.",
+    )
+    initial_import_done = fields.Boolean(
+        string="Initial Import Done",
+        readonly=True,
+        copy=False,
+        help="The first complete import of the mailbox has finished.",
+    )
+    fetch_requested_by_id = fields.Many2one(
+        "res.users",
+        string="Fetch Requested By",
+        readonly=True,
+        copy=False,
+        help="Told when the import of a large backlog that they started completes.",
+    )
+    last_error_advice = fields.Text(
+        string="What to Do",
+        compute="_compute_last_error_advice",
+        help="Advice for the last error.",
+    )
     last_error = fields.Text(readonly=True, copy=False)
     last_error_at = fields.Datetime(readonly=True, copy=False)
     failure_count = fields.Integer(
@@ -301,6 +324,98 @@ class CrmMailAccount(models.Model):
             "smtp_user": self.login or self.email,
             "from_filter": self.email,
         }
+
+    @api.depends("last_sync_at")
+    def _compute_sync_lag(self):
+        now = fields.Datetime.now()
+        for account in self:
+            if not account.last_sync_at:
+                account.sync_lag = self.env._("never synced")
+                continue
+            minutes = int((now - account.last_sync_at).total_seconds() // 60)
+            if minutes < 1:
+                account.sync_lag = self.env._("less than a minute")
+            elif minutes < 120:
+                account.sync_lag = self.env._("%s minutes", minutes)
+            elif minutes < 48 * 60:
+                account.sync_lag = self.env._("%s hours", minutes // 60)
+            else:
+                account.sync_lag = self.env._("%s days", minutes // (24 * 60))
+
+    @api.depends("last_error", "state")
+    def _compute_last_error_advice(self):
+        for account in self:
+            account.last_error_advice = (
+                account._error_advice(account.last_error) if account.last_error else False
+            )
+
+    def _error_advice(self, error):
+        """Hook: what the administrator can do about ``error``."""
+        text = (error or "").lower()
+        if "password" in text or "login" in text or "authenticat" in text:
+            return self.env._(
+                "Check the login and password. Mailboxes with two-factor authentication "
+                "need an app password created at the provider."
+            )
+        if "tls" in text or "ssl" in text or "certificate" in text:
+            return self.env._(
+                "Check the security setting (SSL/TLS or STARTTLS) and its port; a self-signed "
+                "certificate needs 'Verify TLS Certificate' unticked."
+            )
+        if "timed out" in text or "timeout" in text or "slow" in text:
+            return self.env._(
+                "The server answers too slowly: raise the timeout on the Sync tab, or try later."
+            )
+        if "refused" in text or "resolve" in text or "unreachable" in text or "connect" in text:
+            return self.env._(
+                "Check the server name and port, and that Odoo's machine may reach it (firewall)."
+            )
+        if "folder" in text:
+            return self.env._(
+                "Press Test Connection to refresh the folder list, then tick the folders to sync."
+            )
+        if "quarantine" in text:
+            return self.env._(
+                "Open the quarantine to see the messages that could not be imported and retry."
+            )
+        return self.env._("Press Test Connection to check the settings; the next run retries.")
+
+    def _notify_users(self):
+        """The users told about this account's imports: its owner and who asked."""
+        return (self.user_id | self.fetch_requested_by_id).filtered(lambda user: not user.share)
+
+    def _notify_import_progress(self, imported_total):
+        """Tell the users how a long first import is going (sent at the next commit)."""
+        if self.initial_import_done or not self._can_commit():
+            return
+        for user in self._notify_users():
+            user._bus_send(
+                "simple_notification",
+                {
+                    "type": "info",
+                    "title": self.env._("Importing %s", self.display_name),
+                    "message": self.env._("%s emails imported so far.", imported_total),
+                },
+            )
+
+    def _mark_initial_import_done(self):
+        self.ensure_one()
+        if self.initial_import_done:
+            return
+        self.write({"initial_import_done": True, "fetch_requested_by_id": False})
+        for user in self._notify_users():
+            user._bus_send(
+                "simple_notification",
+                {
+                    "type": "success",
+                    "sticky": True,
+                    "title": self.env._("%s is imported", self.display_name),
+                    "message": self.env._(
+                        "The initial import of the mailbox is complete: %s emails.",
+                        self.email_count,
+                    ),
+                },
+            )
 
     @api.depends("protocol", "provider")
     def _compute_save_sent_copy(self):
@@ -758,8 +873,11 @@ class CrmMailAccount(models.Model):
             kind = "success"
         if stats["incomplete"]:
             message += " " + self.env._(
-                "More mail is waiting; the scheduled action imports the rest."
+                "More mail is waiting; it is imported in the background and you are "
+                "told when it is done."
             )
+            stats["incomplete"].sudo().fetch_requested_by_id = self.env.user
+            self.env.ref("crm_mail_sync.ir_cron_crm_mail_sync").sudo()._trigger()
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
@@ -884,6 +1002,8 @@ class CrmMailAccount(models.Model):
             result["error"] = True
             self._record_error(exc.args[0])
         else:
+            if result["complete"]:
+                self._mark_initial_import_done()
             now = fields.Datetime.now()
             self.write(
                 {

@@ -16,6 +16,7 @@ from ..lib.fingerprint import content_fingerprint, message_key
 from ..lib.freemail import is_freemail
 from ..lib.loops import auto_reply_blocker
 from ..lib.mime_parser import MessageParseError, normalize_address, parse_message
+from ..lib.remote_images import block_remote_images
 from .crm_mail_case import CASE_REFERENCE
 
 _logger = logging.getLogger(__name__)
@@ -213,6 +214,95 @@ class CrmMailEmail(models.Model):
         ondelete="set null",
         help="The user who wrote and sent this email in Odoo.",
     )
+    read_by_user_ids = fields.Many2many(
+        "res.users",
+        "crm_mail_email_read_rel",
+        "email_id",
+        "user_id",
+        string="Read By",
+        readonly=True,
+    )
+    starred_by_user_ids = fields.Many2many(
+        "res.users",
+        "crm_mail_email_star_rel",
+        "email_id",
+        "user_id",
+        string="Starred By",
+        readonly=True,
+    )
+    is_read = fields.Boolean(
+        string="Read",
+        compute="_compute_is_read",
+        inverse="_inverse_is_read",
+        search="_search_is_read",
+        help="You have opened this email or marked it read (each user has their own).",
+    )
+    is_starred = fields.Boolean(
+        string="Starred",
+        compute="_compute_is_starred",
+        inverse="_inverse_is_starred",
+        search="_search_is_starred",
+    )
+    snippet = fields.Char(
+        compute="_compute_snippet",
+        store=True,
+        help="The beginning of the text, shown in the inbox.",
+    )
+    is_linked = fields.Boolean(
+        string="Linked",
+        compute="_compute_is_linked",
+        store=True,
+        index=True,
+        help="Linked to at least one contact, company, lead or case.",
+    )
+    partner_id = fields.Many2one(
+        "res.partner",
+        string="Contact",
+        compute="_compute_partner_id",
+        store=True,
+        index="btree_not_null",
+        help="The first contact or company the email is linked to.",
+    )
+    folder_ids = fields.Many2many(
+        "crm.mail.folder",
+        "crm_mail_email_folder_rel",
+        "email_id",
+        "folder_id",
+        string="Folders",
+        compute="_compute_folder_ids",
+        store=True,
+    )
+    # Names, not relations, for the lists: a reader of the email may not be allowed
+    # to read the mailbox it sits in (another user's personal account).
+    account_names = fields.Char(
+        string="Mailboxes",
+        compute="_compute_location_names",
+        store=True,
+        compute_sudo=True,
+        help="The mail accounts that hold this email.",
+    )
+    folder_names = fields.Char(
+        string="In Folders",
+        compute="_compute_location_names",
+        store=True,
+        compute_sudo=True,
+        help="The folders that hold this email, as 'Mailbox / Folder'.",
+    )
+    remote_images_user_ids = fields.Many2many(
+        "res.users",
+        "crm_mail_email_remote_images_rel",
+        "email_id",
+        "user_id",
+        string="Remote Images Shown To",
+        readonly=True,
+    )
+    body_display = fields.Html(
+        string="Message",
+        compute="_compute_body_display",
+        sanitize=False,  # derived from body_html, which is sanitised when stored
+        help="The body, with remote images blocked until you choose to show them.",
+    )
+    has_blocked_images = fields.Boolean(compute="_compute_body_display")
     request_read_receipt = fields.Boolean(
         string="Read Receipt Requested",
         readonly=True,
@@ -241,7 +331,11 @@ class CrmMailEmail(models.Model):
         "recipient_addresses",
         "attachment_ids",
         "parse_warnings",
+        "snippet",
+        "body_display",
     )
+    # Per-user state any reader may set on the emails they can read.
+    USER_STATE_FIELDS = {"is_read", "is_starred"}
 
     def _hidden_private(self):
         """The private emails of ``self`` whose content the current user may not see."""
@@ -255,7 +349,8 @@ class CrmMailEmail(models.Model):
         uid = self.env.uid
         return private.filtered(
             lambda email: (
-                not any(
+                email.sudo().sent_by_user_id.id != uid
+                and not any(
                     account.account_type == "personal" and account.user_id.id == uid
                     for account in email.sudo().account_ids
                 )
@@ -265,7 +360,7 @@ class CrmMailEmail(models.Model):
     def _private_placeholder(self, fname):
         if fname == "subject":
             return self.env._("(private email)")
-        if fname == "body_html":
+        if fname in ("body_html", "body_display"):
             return Markup("<p><em>%s</em></p>") % self.env._(
                 "This email is private to the owner of its mailbox."
             )
@@ -327,6 +422,178 @@ class CrmMailEmail(models.Model):
                 raise UserError(
                     self.env._("Only the owner of the mailbox can change this email's privacy.")
                 )
+
+    # ------------------------------------------------------------------
+    # Per-user state: read, starred, remote images
+    # ------------------------------------------------------------------
+
+    def write(self, vals):
+        if not self.env.su and vals and set(vals) <= self.USER_STATE_FIELDS:
+            # Readers keep their own state without write access to the email.
+            self.check_access("read")
+            return super(CrmMailEmail, self.sudo()).write(vals)
+        return super().write(vals)
+
+    @api.depends_context("uid")
+    @api.depends("read_by_user_ids", "is_marked_read")
+    def _compute_is_read(self):
+        for email in self:
+            email.is_read = email.is_marked_read or self.env.uid in email.read_by_user_ids.ids
+
+    def _inverse_is_read(self):
+        for email in self:
+            command = Command.link if email.is_read else Command.unlink
+            email.read_by_user_ids = [command(self.env.uid)]
+            if not email.is_read:
+                email.is_marked_read = False
+
+    def _search_is_read(self, operator, value):
+        if operator not in ("=", "!="):
+            raise NotImplementedError(operator)
+        read = [
+            "|",
+            ("is_marked_read", "=", True),
+            ("read_by_user_ids", "in", [self.env.uid]),
+        ]
+        if (operator == "=") == bool(value):
+            return read
+        return [
+            ("is_marked_read", "=", False),
+            ("read_by_user_ids", "not in", [self.env.uid]),
+        ]
+
+    @api.depends_context("uid")
+    @api.depends("starred_by_user_ids")
+    def _compute_is_starred(self):
+        for email in self:
+            email.is_starred = self.env.uid in email.starred_by_user_ids.ids
+
+    def _inverse_is_starred(self):
+        for email in self:
+            command = Command.link if email.is_starred else Command.unlink
+            email.starred_by_user_ids = [command(self.env.uid)]
+
+    def _search_is_starred(self, operator, value):
+        if operator not in ("=", "!="):
+            raise NotImplementedError(operator)
+        inside = (operator == "=") == bool(value)
+        return [("starred_by_user_ids", "in" if inside else "not in", [self.env.uid])]
+
+    def action_mark_read(self):
+        """Mark these emails read for the current user."""
+        self.filtered(lambda email: not email.is_read).write({"is_read": True})
+        return True
+
+    def action_mark_unread(self):
+        """Mark these emails unread for the current user."""
+        self.filtered("is_read").write({"is_read": False})
+        return True
+
+    def action_star(self):
+        self.filtered(lambda email: not email.is_starred).write({"is_starred": True})
+        return True
+
+    def action_unstar(self):
+        self.filtered("is_starred").write({"is_starred": False})
+        return True
+
+    def web_read(self, specification):
+        # Opening an email in the form (the only reader of the displayed body) reads it.
+        if len(self) == 1 and "body_display" in specification:
+            self.action_mark_read()
+        return super().web_read(specification)
+
+    # Odoo serves web_read on a read-only cursor; this one records the read state.
+    web_read._readonly = False
+
+    @api.depends("body_text")
+    def _compute_snippet(self):
+        for email in self:
+            text = " ".join((email.body_text or "").split())
+            email.snippet = text[:140]
+
+    @api.depends("link_ids")
+    def _compute_is_linked(self):
+        for email in self:
+            email.is_linked = bool(email.link_ids)
+
+    @api.depends("link_ids.res_model", "link_ids.res_id")
+    def _compute_partner_id(self):
+        for email in self:
+            links = email.link_ids.filtered(lambda link: link.res_model == "res.partner")
+            email.partner_id = links[:1].res_id if links else False
+
+    @api.depends(
+        "account_ids.name",
+        "folder_ids.name",
+        "folder_ids.display_label",
+        "folder_ids.account_id.name",
+    )
+    def _compute_location_names(self):
+        for email in self:
+            email.account_names = ", ".join(sorted(set(email.account_ids.mapped("name")))) or False
+            email.folder_names = (
+                ", ".join(
+                    sorted(
+                        {
+                            f"{folder.account_id.name} / {folder.display_label or folder.name}"
+                            for folder in email.folder_ids
+                        }
+                    )
+                )
+                or False
+            )
+
+    @api.depends("location_ids.folder_id")
+    def _compute_folder_ids(self):
+        for email in self:
+            email.folder_ids = email.location_ids.folder_id
+
+    @api.depends_context("uid")
+    @api.depends("body_html", "remote_images_user_ids")
+    def _compute_body_display(self):
+        for email in self:
+            body = email.body_html
+            if body and self.env.uid not in email.remote_images_user_ids.ids:
+                blocked, count = block_remote_images(str(body))
+                email.body_display = Markup(blocked)
+                email.has_blocked_images = bool(count)
+            else:
+                email.body_display = body
+                email.has_blocked_images = False
+
+    def action_show_remote_images(self):
+        """Button: load this email's remote images for the current user."""
+        self.check_access("read")
+        # sudo: a per-user preference, set by whoever may read the email.
+        self.sudo().remote_images_user_ids = [Command.link(self.env.uid)]
+        return True
+
+    @api.model
+    def action_fetch_my_accounts(self):
+        """Inbox button: fetch now the mailboxes of the current user."""
+        accounts = self.env["crm.mail.account"].search(
+            [("account_type", "=", "personal"), ("user_id", "=", self.env.uid)]
+        )
+        if self.env.user.has_group("crm_mail_sync.group_crm_mail_manager"):
+            accounts |= self.env["crm.mail.account"].search([("account_type", "=", "group")])
+        if not accounts:
+            raise UserError(
+                self.env._("You have no mail account: add one under Configuration > Mail Accounts.")
+            )
+        return accounts.action_sync()
+
+    def action_open_save_attachments(self):
+        """Button: copy this email's attachments onto a record."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Save Attachments to a Record"),
+            "res_model": "crm.mail.attachment.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_email_id": self.id},
+        }
 
     @api.depends_context("uid")
     @api.depends("trashed_by_user_ids")

@@ -75,6 +75,31 @@ class CrmMailFolder(models.Model):
         ),
     ]
 
+    @api.depends("display_label", "name")
+    @api.depends_context("crm_mail_unread_counts", "uid")
+    def _compute_display_name(self):
+        super()._compute_display_name()
+        if (
+            not self.env.context.get("crm_mail_unread_counts")
+            or not self.ids
+            or not self.env["crm.mail.email"].has_access("read")
+        ):
+            return
+        # The inbox's folder list shows how many emails the user has not read yet.
+        groups = self.env["crm.mail.email"]._read_group(
+            [
+                ("folder_ids", "in", self.ids),
+                ("is_read", "=", False),
+                ("is_in_my_trash", "=", False),
+            ],
+            ["folder_ids"],
+            ["__count"],
+        )
+        unread = {folder.id: count for folder, count in groups}
+        for folder in self:
+            if unread.get(folder.id):
+                folder.display_name = f"{folder.display_name} ({unread[folder.id]})"
+
     @api.depends("location_ids")
     def _compute_email_count(self):
         groups = self.env["crm.mail.email.location"]._read_group(
@@ -139,6 +164,7 @@ class CrmMailFolder(models.Model):
         """Store one batch and account for it in the run's ``result``."""
         outcome = self.env["crm.mail.email"]._import_messages(self, items)
         result["imported"] += outcome["imported"]
+        self.account_id._notify_import_progress(self.account_id.email_count + outcome["imported"])
         if outcome["quarantined"]:
             result["warnings"].append(
                 self.env._(

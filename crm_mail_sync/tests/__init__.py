@@ -6,6 +6,7 @@ from . import (
     test_filters,
     test_fingerprint,
     test_hostile_input,
+    test_inbox,
     test_linking,
     test_mail_servers_lib,
     test_malformed_mail,

@@ -1,2 +1,3 @@
 from . import crm_mail_link_wizard
 from . import mail_compose_message
+from . import crm_mail_attachment_wizard

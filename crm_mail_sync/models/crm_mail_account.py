@@ -362,7 +362,7 @@ class CrmMailAccount(models.Model):
                 "Check the security setting (SSL/TLS or STARTTLS) and its port; a self-signed "
                 "certificate needs 'Verify TLS Certificate' unticked."
             )
-        if "timed out" in text or "timeout" in text or "slow" in text:
+        if "timed out" in text or "timeout" in text or "did not answer" in text:
             return self.env._(
                 "The server answers too slowly: raise the timeout on the Sync tab, or try later."
             )

@@ -4,6 +4,7 @@ from . import (
     test_case_mail,
     test_cases,
     test_filters,
+    test_fault_recovery,
     test_fingerprint,
     test_hostile_input,
     test_inbox,

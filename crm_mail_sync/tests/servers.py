@@ -603,10 +603,12 @@ class CuttingProxy:
         self.stop()
         return False
 
-    def start(self):
+    def start(self, port=0):
+        """Listen (again) on ``port``, or on a free one."""
+        self._stopping = threading.Event()
         self._listener = socket.socket()
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind((LOOPBACK, 0))
+        self._listener.bind((LOOPBACK, port))
         self._listener.listen(16)
         self._listener.settimeout(0.2)
         self.port = self._listener.getsockname()[1]

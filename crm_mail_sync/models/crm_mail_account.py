@@ -1,14 +1,18 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import logging
+import random
 import threading
 import time
 from datetime import timedelta
 from email.utils import formataddr
 
+from psycopg2 import Error as PsycopgError
+
 from odoo import api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 
 from ..lib import errors as mail_errors
+from ..lib.concurrency import ClaimLost, is_concurrency_error
 from ..lib.imap_client import ImapSession, default_sync_folder_names, is_sent_folder
 from ..lib.mime_parser import normalize_address
 from ..lib.pop3_client import Pop3Session
@@ -32,6 +36,8 @@ class CrmMailAccount(models.Model):
     _name = "crm.mail.account"
     _description = "Mail Account"
     _order = "account_type, name, id"
+    # How many times a scheduled run retries a batch that met a concurrent transaction.
+    _sync_attempts = 8
 
     name = fields.Char(required=True, help="A name for this mailbox, e.g. 'Support'.")
     active = fields.Boolean(default=True)
@@ -938,14 +944,20 @@ class CrmMailAccount(models.Model):
                 stats["locked"] |= account
                 continue
             account = account.with_context(crm_mail_sync_commit=commit)
-            result = account._sync_one(deadline)
+            result = account._sync_one_retrying(deadline)
+            if result is None:
+                stats["locked"] |= account
+                continue
             stats["imported"] += result["imported"]
             stats["commands"] += result["commands"]
             if result["error"]:
                 stats["failed"] |= account
             if not result["complete"]:
                 stats["incomplete"] |= account
-            account._commit_progress()
+            if account._can_commit():
+                # This account is done: its claim goes with the transaction, so that a
+                # worker never holds an account it no longer syncs.
+                self.env.cr.commit()
         return stats
 
     def _try_lock(self):
@@ -957,11 +969,75 @@ class CrmMailAccount(models.Model):
         account (cases, folders) can still be written meanwhile.
         """
         self.ensure_one()
-        self.env.cr.execute(
-            "SELECT id FROM crm_mail_account WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED",
-            (self.id,),
-        )
-        return bool(self.env.cr.fetchone())
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(
+                    "SELECT id FROM crm_mail_account WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED",
+                    (self.id,),
+                    log_exceptions=False,
+                )
+                return bool(self.env.cr.fetchone())
+        except PsycopgError as exc:
+            # Under REPEATABLE READ, a row another worker changed since this
+            # transaction's snapshot cannot be locked (serialization failure): that
+            # worker has just been syncing the account, so it counts as taken.
+            if not is_concurrency_error(exc):
+                raise
+            return False
+
+    def _sync_one_retrying(self, deadline):
+        """Run ``_sync_one``; after a concurrency error, again from the last committed batch.
+
+        A serialization failure, a deadlock, or another worker storing the same
+        message first aborts the batch being stored. Scheduled runs commit every
+        batch, so the transaction is rolled back (losing only that batch), the
+        account claimed again, and the run resumed in a new transaction that sees
+        the other worker's changes, at most ``_sync_attempts`` times. "Fetch now"
+        runs in the caller's transaction, which only Odoo's request retry can restart:
+        there the error goes up.
+
+        :return: the result of ``_sync_one``, or None when another worker claimed
+            the account while this one waited to retry
+        """
+        self.ensure_one()
+        for attempt in range(1, self._sync_attempts + 1):
+            try:
+                return self._sync_one(deadline)
+            except ClaimLost:
+                return None
+            except PsycopgError as exc:
+                if not (is_concurrency_error(exc) and self._can_commit()):
+                    raise
+                self.env.cr.rollback()
+                # No query until the claim below: it starts the new transaction, whose
+                # snapshot then sees everything committed while this one waited.
+                if attempt == self._sync_attempts:
+                    # Nothing is lost: progress is committed per batch and the next
+                    # run resumes from there.
+                    _logger.warning(
+                        "Mail account id %s: batch still conflicting after %s attempts (%s); "
+                        "left for the next run",
+                        self.id,
+                        attempt,
+                        exc.pgcode,
+                    )
+                    return {"imported": 0, "commands": 0, "complete": False, "error": False}
+                _logger.info(
+                    "Mail account id %s: batch hit a concurrent transaction (%s: %s); "
+                    "retrying from the last committed batch (attempt %s of %s)",
+                    self.id,
+                    exc.pgcode,
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+                    attempt + 1,
+                    self._sync_attempts,
+                )
+                # A short random back-off (at most 0.5 s): the other transaction has
+                # usually committed already; what the retry needs is a new snapshot,
+                # and workers that collided should not retry in step.
+                time.sleep(random.uniform(0, min(0.02 * 2**attempt, 0.5)))
+                if not self._try_lock():
+                    return None
+        return None
 
     def _can_commit(self):
         return self.env.context.get("crm_mail_sync_commit") and not getattr(
@@ -973,12 +1049,17 @@ class CrmMailAccount(models.Model):
 
         Tests forbid commits, and "Fetch now" runs in the caller's transaction; both
         still go through the same batches. After a commit the account's row lock is
-        taken again, and the run stops if someone else claimed it meanwhile.
+        taken again; when someone else claimed it meanwhile, ``ClaimLost`` ends this
+        account's run (``_sync_one_retrying`` reports it as taken).
         """
         if not self._can_commit():
             return True
         self.env.cr.commit()
-        return all(account._try_lock() for account in self)
+        if not all(account._try_lock() for account in self):
+            # Not a mere False: nothing more may be written for the account, not even
+            # its last sync date, once another worker holds it.
+            raise ClaimLost()
+        return True
 
     def _sync_one(self, deadline):
         """Sync this account; record the outcome on it. Never raises for server errors."""

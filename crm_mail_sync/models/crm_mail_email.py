@@ -11,6 +11,7 @@ from psycopg2 import Error as PsycopgError
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 
+from ..lib.concurrency import is_concurrency_error
 from ..lib.filters import domain_excluded, evaluate
 from ..lib.fingerprint import content_fingerprint, message_key
 from ..lib.freemail import is_freemail
@@ -673,6 +674,13 @@ class CrmMailEmail(models.Model):
             with self.env.cr.savepoint():
                 imported = self._store_batch(folder, prepared)
         except (PsycopgError, ValueError) as exc:
+            if is_concurrency_error(exc):
+                # Not a bad message: another worker stored one of them first, or the
+                # batch met a serialization failure or deadlock. The run retries the
+                # whole batch in a new transaction, which then finds the other
+                # worker's email and only records this location (see
+                # crm.mail.account._sync_one_retrying); one by one would quarantine it.
+                raise
             # One bad message must not sink the batch: store them one by one so the
             # culprit alone goes to the quarantine.
             _logger.info("Batch from folder %s failed (%s); storing one by one", folder.id, exc)
@@ -682,6 +690,8 @@ class CrmMailEmail(models.Model):
                     with self.env.cr.savepoint():
                         imported += self._store_batch(folder, [entry])
                 except (PsycopgError, ValueError) as single_exc:
+                    if is_concurrency_error(single_exc):
+                        raise
                     failed.append((entry["item"], self.env._("Could not store: %s", single_exc)))
         self._record_skipped(folder, skipped)
         self._quarantine(folder, failed)

@@ -12,6 +12,7 @@ from . import (
     test_mail_servers_lib,
     test_malformed_mail,
     test_mime_parser,
+    test_sync_concurrency,
     test_sync_faults,
     test_sync_imap,
     test_sending,

@@ -36,6 +36,9 @@
         "views/menus.xml",
     ],
     "assets": {
+        "web.assets_backend": [
+            "crm_mail_sync/static/src/scss/crm_mail_email_list.scss",
+        ],
         "web.assets_tests": [
             "crm_mail_sync/static/tests/tours/*.js",
         ],

@@ -8,10 +8,12 @@ ever sent. Every socket operation has a timeout.
 import base64
 import imaplib
 import re
+import select
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from .errors import FolderMissing, ProtocolError
+from .errors import ConnectionFailed, FolderMissing, ProtocolError
 from .session import MailSession
 
 SPECIAL_USE_FLAGS = ("\\sent", "\\drafts", "\\trash", "\\junk", "\\archive", "\\all", "\\flagged")
@@ -46,6 +48,7 @@ _FETCH_FLAGS = re.compile(rb"FLAGS \(([^)]*)\)", re.I)
 _FETCH_DATE = re.compile(rb'INTERNALDATE "([^"]+)"', re.I)
 _FETCH_SIZE = re.compile(rb"RFC822\.SIZE (\d+)", re.I)
 _APPENDUID = re.compile(rb"APPENDUID (\d+) (\d+)", re.I)
+_NEW_MAIL = re.compile(rb"^\* \d+ (EXISTS|RECENT)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -315,6 +318,81 @@ class ImapSession(MailSession):
             )
         messages.sort(key=lambda message: message.uid)
         yield from messages
+
+    def idle(self, raw_name, timeout):
+        """Wait up to ``timeout`` seconds for new mail in a folder (IMAP IDLE, RFC 2177).
+
+        The folder is opened read-only; nothing on the server changes.
+
+        :return: True when the server announced new messages, False on timeout
+        :raise ProtocolError: when the server does not support IDLE
+        """
+        self.idle_start(raw_name)
+        deadline = time.monotonic() + timeout
+        arrived = False
+        while not arrived and (remaining := deadline - time.monotonic()) > 0:
+            if not self.idle_wait([self], remaining):
+                break
+            arrived = self.idle_check()
+        self.idle_done()
+        return arrived
+
+    def idle_start(self, raw_name):
+        """Open ``raw_name`` read-only and enter IDLE; wait with ``idle_wait``."""
+        if "IDLE" not in self.capabilities:
+            raise ProtocolError(f"{self.host} does not support IMAP IDLE.")
+        self.select(raw_name)
+        self.command_count += 1
+        self._idle_tag = self.conn._new_tag()
+        line = self._idle_io(
+            lambda: (self.conn.send(self._idle_tag + b" IDLE\r\n"), self.conn.readline())[1]
+        )
+        if not line.startswith(b"+"):
+            raise ProtocolError(f"IDLE refused: {line[:200]!r}")
+
+    @staticmethod
+    def idle_wait(sessions, timeout):
+        """The sessions (in IDLE) the server has written to, within ``timeout`` seconds.
+
+        Waits on the sockets themselves: a read timeout would leave imaplib's buffered
+        reader in an undefined state. TLS may hold decrypted bytes already.
+        """
+        pending = [s for s in sessions if getattr(s.conn.sock, "pending", lambda: 0)()]
+        if pending:
+            return pending
+        by_socket = {session.conn.sock: session for session in sessions}
+        ready = select.select(list(by_socket), [], [], max(timeout, 0))[0]
+        return [by_socket[sock] for sock in ready]
+
+    def idle_check(self):
+        """Read what the server sent during IDLE; True when it announces new mail."""
+        line = self._idle_io(self.conn.readline)
+        if not line:
+            self._abandon()
+            raise ConnectionFailed(f"{self.host} closed the connection during IDLE.")
+        return bool(_NEW_MAIL.match(line))
+
+    def idle_done(self):
+        """Leave IDLE; the session can send commands again."""
+
+        def done():
+            self.conn.send(b"DONE\r\n")
+            while True:
+                line = self.conn.readline()
+                if not line:
+                    raise EOFError("connection closed after IDLE")
+                if line.startswith(self._idle_tag):
+                    return line
+
+        self._idle_io(done)
+
+    def _idle_io(self, function):
+        try:
+            return function()
+        except Exception as exc:
+            # The conversation is out of step: this connection cannot be used again.
+            self._abandon()
+            raise self._translate(exc, "waiting for new mail on") from None
 
     def append(self, raw_name, raw, flags=(), internal_date=None):
         """APPEND a message (used by tests and by sending, never by the sync).

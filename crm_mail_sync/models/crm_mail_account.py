@@ -1,4 +1,5 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import contextlib
 import logging
 import random
 import threading
@@ -174,6 +175,12 @@ class CrmMailAccount(models.Model):
         help="After sending, store a copy of the email in this mailbox's Sent folder "
         "over IMAP. Untick it for providers that file sent mail themselves (Gmail, "
         "Outlook, Yahoo, iCloud), or the copy would be there twice.",
+    )
+    use_idle = fields.Boolean(
+        string="Near Real-Time (IMAP IDLE)",
+        help="Keep a connection open on INBOX and import new mail as soon as the server "
+        "announces it (IMAP IDLE), through the scheduled action 'IMAP IDLE listener'. "
+        "The regular sync still polls every folder.",
     )
     is_default_sender = fields.Boolean(
         string="System Default Sender",
@@ -895,6 +902,80 @@ class CrmMailAccount(models.Model):
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},
             },
         }
+
+    @api.model
+    def _cron_idle(self):
+        """Scheduled entry point of near-real-time accounts.
+
+        For a few minutes (``crm_mail_sync.idle_time_budget``, 240 s: less than the
+        action's interval) the job keeps one IMAP IDLE connection per account on its
+        INBOX, waits on all of them at once, and syncs an account as soon as its
+        server announces mail. An account whose IDLE fails is left to the regular
+        polling sync until the next run.
+
+        :return: the number of accounts listened to
+        """
+        budget = float(
+            self.env["ir.config_parameter"].sudo().get_param("crm_mail_sync.idle_time_budget", 240)
+        )
+        deadline = time.monotonic() + budget
+        # sudo: the listener serves every user's near-real-time mailboxes.
+        accounts = self.sudo().search(
+            [("use_idle", "=", True), ("protocol", "=", "imap"), ("host", "!=", False)]
+        )
+        listening = {}
+        for account in accounts:
+            folder = account._idle_folder()
+            if folder:
+                session = account._idle_open(folder)
+                if session:
+                    listening[session] = (account, folder)
+        count = len(listening)
+        try:
+            while listening and (remaining := deadline - time.monotonic()) > 0:
+                # RFC 2177: re-issue IDLE at least every 29 minutes.
+                for session in ImapSession.idle_wait(list(listening), min(remaining, 29 * 60)):
+                    account, folder = listening[session]
+                    try:
+                        if not session.idle_check():
+                            continue
+                        session.idle_done()
+                    except mail_errors.MailServerError as exc:
+                        _logger.info("IMAP IDLE on %s stopped: %s", account.display_name, exc)
+                        del listening[session]
+                        continue
+                    account._sync(deadline=time.monotonic() + 60, commit=True)
+                    session.close()
+                    del listening[session]
+                    session = account._idle_open(folder)
+                    if session:
+                        listening[session] = (account, folder)
+        finally:
+            for session in listening:
+                with contextlib.suppress(mail_errors.MailServerError):
+                    session.idle_done()
+                session.close()
+        return count
+
+    def _idle_open(self, folder):
+        """A connected session in IDLE on ``folder``, or None (logged) when it fails."""
+        session = self._session()
+        try:
+            session.connect()
+            session.idle_start(folder)
+        except mail_errors.MailServerError as exc:
+            _logger.info("IMAP IDLE on %s not possible: %s", self.display_name, exc)
+            session.close()
+            return None
+        return session
+
+    def _idle_folder(self):
+        """The server name of the folder IDLE waits on (INBOX), if it is synced."""
+        self.ensure_one()
+        if not (self.active and self.use_idle and self.protocol == "imap" and self.host):
+            return None
+        inbox = self.folder_ids.filtered(lambda f: f.is_synced and f.name.upper() == "INBOX")
+        return inbox[:1].name or None
 
     @api.model
     def _cron_sync(self):

@@ -7,6 +7,8 @@ from . import (
     test_fault_recovery,
     test_fingerprint,
     test_hostile_input,
+    test_i18n,
+    test_idle,
     test_inbox,
     test_linking,
     test_mail_servers_lib,

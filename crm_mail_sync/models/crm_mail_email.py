@@ -1209,6 +1209,12 @@ class CrmMailEmail(models.Model):
         return ["res.partner", "crm.lead", "crm.mail.case"]
 
     @api.model
+    def _selection_linkable_models(self):
+        """(model, name) pairs of the linkable models, for Reference fields."""
+        models = self._get_linkable_models()
+        return [(model, self.env["ir.model"]._get(model).name) for model in models]
+
+    @api.model
     def _link_emails(self, emails, notify=True):
         """Link ``emails`` to the records they concern, in bulk, and post them."""
         if not emails:

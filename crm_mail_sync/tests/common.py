@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from odoo.tests import TransactionCase, new_test_user
 
 from . import mail_corpus
-from .servers import get_shared_dovecot
+from .servers import SmtpSink, get_shared_dovecot
 
 
 class CrmMailSyncCase(TransactionCase):
@@ -34,6 +34,21 @@ class CrmMailSyncCase(TransactionCase):
             email="crm.mail.user@example.com",
             groups="base.group_user,crm_mail_sync.group_crm_mail_user,crm_mail_sync.group_crm_mail_personal",
         )
+
+    @classmethod
+    def start_smtp_sink(cls):
+        """A real SMTP sink for the class and an outgoing server pointing at it."""
+        sink = SmtpSink().start()
+        cls.addClassCleanup(sink.stop)
+        server = cls.env["ir.mail_server"].create(
+            {
+                "name": "sink",
+                "smtp_host": sink.host,
+                "smtp_port": sink.port,
+                "smtp_encryption": "none",
+            }
+        )
+        return sink, server
 
     # ------------------------------------------------------------------
     # Mailboxes on the real server

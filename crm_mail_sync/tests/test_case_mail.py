@@ -8,7 +8,6 @@ from unittest.mock import patch
 from odoo.tests import new_test_user, tagged
 
 from .common import CrmMailSyncCase
-from .servers import SmtpSink
 
 
 @tagged("post_install", "-at_install", "crm_mail_sync")
@@ -16,16 +15,7 @@ class TestCaseMail(CrmMailSyncCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.sink = SmtpSink().start()
-        cls.addClassCleanup(cls.sink.stop)
-        cls.smtp = cls.env["ir.mail_server"].create(
-            {
-                "name": "sink",
-                "smtp_host": cls.sink.host,
-                "smtp_port": cls.sink.port,
-                "smtp_encryption": "none",
-            }
-        )
+        cls.sink, cls.smtp = cls.start_smtp_sink()
         cls.agent = new_test_user(
             cls.env,
             login="case_agent",

@@ -13,7 +13,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import new_test_user, tagged
 
 from .common import CrmMailSyncCase
-from .servers import SmtpSink, free_port
+from .servers import free_port
 
 
 @tagged("post_install", "-at_install", "crm_mail_sync")
@@ -38,16 +38,7 @@ class TestSending(CrmMailSyncCase):
             cls.env, login="notifier", email="notifier@elsewhere.example", name="Nora Notifier"
         )
         cls.plain_user = new_test_user(cls.env, login="plain_user", email="plain@example.org")
-        cls.sink = SmtpSink().start()
-        cls.addClassCleanup(cls.sink.stop)
-        cls.smtp = cls.env["ir.mail_server"].create(
-            {
-                "name": "sink",
-                "smtp_host": cls.sink.host,
-                "smtp_port": cls.sink.port,
-                "smtp_encryption": "none",
-            }
-        )
+        cls.sink, cls.smtp = cls.start_smtp_sink()
         cls.mail_user.signature = "<p>Uma User, Sales</p>"
         cls.customer = cls.env["res.partner"].create(
             {"name": "Carl Customer", "email": "carl@customer.example"}

@@ -17,8 +17,7 @@ class CrmMailLinkWizard(models.TransientModel):
 
     @api.model
     def _selection_target(self):
-        models = self.env["crm.mail.email"]._get_linkable_models()
-        return [(model, self.env["ir.model"]._get(model).name) for model in models]
+        return self.env["crm.mail.email"]._selection_linkable_models()
 
     @api.model
     def default_get(self, fields_list):

@@ -12,7 +12,6 @@ that nothing was stored twice and nothing was lost.
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import random
@@ -31,18 +30,8 @@ WORKER_SCRIPT = os.path.join(REPO, "crm_mail_sync", "tests", "sync_worker.py")
 RETRY_LINE = "retrying from the last committed batch"
 
 
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-servers = _load("crm_mail_sync_bench_servers", os.path.join(REPO, "crm_mail_sync/tests/servers.py"))
-corpus = _load(
-    "crm_mail_sync_bench_corpus", os.path.join(REPO, "crm_mail_sync/tests/mail_corpus.py")
-)
+# The same test servers and message corpus as the main benchmark.
+from benchmark import corpus, servers  # noqa: E402
 
 
 def main():

@@ -442,11 +442,12 @@ class CrmMailEmail(models.Model):
             email.is_read = email.is_marked_read or self.env.uid in email.read_by_user_ids.ids
 
     def _inverse_is_read(self):
-        for email in self:
-            command = Command.link if email.is_read else Command.unlink
-            email.read_by_user_ids = [command(self.env.uid)]
-            if not email.is_read:
-                email.is_marked_read = False
+        # One write per state for the whole selection, not one per email.
+        read = self.filtered("is_read")
+        unread = self - read
+        read.read_by_user_ids = [Command.link(self.env.uid)]
+        unread.read_by_user_ids = [Command.unlink(self.env.uid)]
+        unread.filtered("is_marked_read").is_marked_read = False
 
     def _search_is_read(self, operator, value):
         if operator not in ("=", "!="):
@@ -470,9 +471,9 @@ class CrmMailEmail(models.Model):
             email.is_starred = self.env.uid in email.starred_by_user_ids.ids
 
     def _inverse_is_starred(self):
-        for email in self:
-            command = Command.link if email.is_starred else Command.unlink
-            email.starred_by_user_ids = [command(self.env.uid)]
+        starred = self.filtered("is_starred")
+        starred.starred_by_user_ids = [Command.link(self.env.uid)]
+        (self - starred).starred_by_user_ids = [Command.unlink(self.env.uid)]
 
     def _search_is_starred(self, operator, value):
         if operator not in ("=", "!="):

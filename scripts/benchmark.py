@@ -8,6 +8,7 @@ emails/second for both, their ratio, and the time of a no-change re-sync.
 """
 
 import argparse
+import cProfile
 import importlib.util
 import os
 import statistics
@@ -46,6 +47,11 @@ def main():
         type=int,
         default=0,
         help="messages for fetchmail's copy (default: the same number)",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="write a cProfile of this add-on's initial sync to FILE (pstats format)",
     )
     args, odoo_args = parser.parse_known_args()
     config.parse_config(odoo_args + ["-d", args.database])
@@ -104,10 +110,16 @@ def bench_ours(registry, dovecot, args):
         account.action_test_connection()
         cr.commit()
         print(f"crm_mail_sync: initial sync of {args.messages} messages...", flush=True)
+        profiler = cProfile.Profile() if args.profile else None
         start = time.perf_counter()
+        if profiler:
+            profiler.enable()
         stats = account._sync(deadline=time.monotonic() + 3600, commit=True)
         cr.commit()
         seconds = time.perf_counter() - start
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
         count = env["crm.mail.email"].search_count([("account_ids", "in", account.ids)])
         if count != args.messages or stats["failed"]:
             sys.exit(f"crm_mail_sync imported {count} of {args.messages}: {account.last_error}")

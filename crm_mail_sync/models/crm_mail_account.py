@@ -1,5 +1,6 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import contextlib
+import functools
 import logging
 import random
 import threading
@@ -8,9 +9,11 @@ from datetime import timedelta
 from email.utils import formataddr
 
 from psycopg2 import Error as PsycopgError
+from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
 from odoo import api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL
 
 from ..lib import errors as mail_errors
 from ..lib.concurrency import ClaimLost, is_concurrency_error
@@ -20,6 +23,28 @@ from ..lib.pop3_client import Pop3Session
 from ..lib.providers import PROVIDERS, provider_selection
 
 _logger = logging.getLogger(__name__)
+
+# First key of pg_advisory_lock(int, int) for the Message-IDs being stored ("CRM").
+MESSAGE_LOCK_SPACE = 0x43524D
+
+
+def _release_message_locks(cr, hashes):
+    """Release the session's locks on Message-IDs (a commit or rollback hook).
+
+    The hook also runs from the final rollback of a cursor being closed, when the
+    cursor can no longer execute: the unlock goes through its connection, in a
+    transaction of its own that is ended at once (unlocking is not transactional).
+    """
+    connection = cr._cnx
+    idle = connection.info.transaction_status == TRANSACTION_STATUS_IDLE
+    with connection.cursor() as raw:
+        raw.execute(
+            "SELECT pg_advisory_unlock(%s, h) FROM unnest(%s::int[]) AS h",
+            (MESSAGE_LOCK_SPACE, hashes),
+        )
+    if idle:
+        connection.rollback()
+
 
 DEFAULT_PORTS = {
     ("imap", "ssl"): 993,
@@ -768,7 +793,9 @@ class CrmMailAccount(models.Model):
             raise UserError(self._format_server_error(exc)) from None
         self._update_folders(folders)
         self._mark_connected()
-        names = ", ".join(self.folder_ids.filtered("is_synced").mapped("display_name"))
+        names = ", ".join(
+            folder.display_label or folder.name for folder in self.folder_ids.filtered("is_synced")
+        )
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
@@ -1139,6 +1166,51 @@ class CrmMailAccount(models.Model):
         if not all(account._try_lock() for account in self):
             # Not a mere False: nothing more may be written for the account, not even
             # its last sync date, once another worker holds it.
+            raise ClaimLost()
+        return True
+
+    def _reserve_messages(self, message_ids):
+        """Make this worker the only one storing these messages until its batch ends.
+
+        Two workers that meet the same new message (the same newsletter in two
+        mailboxes) would both insert it: the second waits for the first, fails on the
+        unique key, and must redo its whole batch in a new transaction, because its
+        snapshot cannot see the first one's email. Instead each worker first locks
+        the Message-IDs it is about to store (advisory locks, taken in one order so
+        that workers cannot deadlock on them); one that had to wait then needs a
+        snapshot taken after the other one committed, and only records a location.
+
+        On scheduled runs, which commit per batch, the locks belong to the database
+        session: they outlive a commit that renews the snapshot here, and are
+        released when the batch's transaction ends, committed or not. Elsewhere
+        ("Fetch now", tests) they belong to the transaction: workers wait for it
+        rather than collide with it.
+
+        :param list message_ids: keys (``message_id``) of the emails to be created
+        :return: True when the transaction was renewed, so the caller must look
+            again which of the messages are stored already
+        :raise ClaimLost: another worker claimed the account during the renewal
+        """
+        self.ensure_one()
+        if not message_ids:
+            return False
+        cr = self.env.cr
+        keys = SQL(
+            "(SELECT DISTINCT hashtext(k) AS h FROM unnest(%s::text[]) AS k ORDER BY h) AS keys",
+            list(message_ids),
+        )
+        if not self._can_commit():
+            cr.execute(SQL("SELECT pg_advisory_xact_lock(%s, h) FROM %s", MESSAGE_LOCK_SPACE, keys))
+            return False
+        cr.execute(SQL("SELECT h, pg_advisory_lock(%s, h) FROM %s", MESSAGE_LOCK_SPACE, keys))
+        hashes = [row[0] for row in cr.fetchall()]
+        release = functools.partial(_release_message_locks, cr, hashes)
+        # Nothing of this batch is written yet: the commit only renews the snapshot.
+        cr.postrollback.add(release)
+        cr.commit()
+        cr.postcommit.add(release)
+        cr.postrollback.add(release)
+        if not self._try_lock():
             raise ClaimLost()
         return True
 

@@ -274,18 +274,19 @@ class CrmMailEmail(models.Model):
         store=True,
     )
     # Names, not relations, for the lists: a reader of the email may not be allowed
-    # to read the mailbox it sits in (another user's personal account).
+    # to read the mailbox it sits in (another user's personal account). Not stored:
+    # a stored copy would rewrite the email row whenever another mailbox gains the
+    # same message, and concurrent sync workers would conflict on it. Grouping uses
+    # account_ids/folder_ids, whose group labels Odoo reads as superuser.
     account_names = fields.Char(
         string="Mailboxes",
         compute="_compute_location_names",
-        store=True,
         compute_sudo=True,
         help="The mail accounts that hold this email.",
     )
     folder_names = fields.Char(
         string="In Folders",
         compute="_compute_location_names",
-        store=True,
         compute_sudo=True,
         help="The folders that hold this email, as 'Mailbox / Folder'.",
     )
@@ -499,6 +500,27 @@ class CrmMailEmail(models.Model):
         self.filtered("is_starred").write({"is_starred": False})
         return True
 
+    # Mailboxes and folders in which grouping shows every holder of an email.
+    _GROUP_BY_ANY_HOLDER = ("account_ids", "folder_ids")
+
+    @api.model
+    def _read_group_groupby(self, groupby_spec, query):
+        # Odoo hides group values the reader may not read; a reader of an email may
+        # not open another user's personal mailbox, yet grouping by mailbox must not
+        # lump it under "None". The emails themselves are filtered by the caller's
+        # rules already (``query``); sudo only drops the mailbox/folder rules, and
+        # Odoo reads group labels as superuser anyway.
+        if groupby_spec in self._GROUP_BY_ANY_HOLDER:
+            return super(CrmMailEmail, self.sudo())._read_group_groupby(groupby_spec, query)
+        return super()._read_group_groupby(groupby_spec, query)
+
+    @api.model
+    def search_panel_select_multi_range(self, field_name, **kwargs):
+        """The search panel lists folders under their mailbox: short names there."""
+        if field_name == "folder_ids":
+            self = self.with_context(crm_mail_folder_panel=True)
+        return super().search_panel_select_multi_range(field_name, **kwargs)
+
     def web_read(self, specification):
         # Opening an email in the form (the only reader of the displayed body) reads it.
         if len(self) == 1 and "body_display" in specification:
@@ -548,8 +570,24 @@ class CrmMailEmail(models.Model):
 
     @api.depends("location_ids.folder_id")
     def _compute_folder_ids(self):
-        for email in self:
-            email.folder_ids = email.location_ids.folder_id
+        self._assign_many2many_by_value(
+            "folder_ids", {email: email.location_ids.folder_id for email in self}
+        )
+
+    def _assign_many2many_by_value(self, field_name, values):
+        """Assign a computed many2many once per distinct value, not once per email.
+
+        Odoo writes a stored many2many to its relation table on assignment, with a
+        query or two each time; a batch of 500 new emails in one folder shares one
+        value, so this makes one write of what would otherwise be 500.
+
+        :param dict values: email record -> comodel recordset
+        """
+        groups = defaultdict(list)
+        for email, value in values.items():
+            groups[value].append(email.id)
+        for value, email_ids in groups.items():
+            self.browse(email_ids)[field_name] = value
 
     @api.depends_context("uid")
     @api.depends("body_html", "remote_images_user_ids")
@@ -629,8 +667,10 @@ class CrmMailEmail(models.Model):
 
     @api.depends("location_ids.account_id", "sent_account_id")
     def _compute_account_ids(self):
-        for email in self:
-            email.account_ids = email.location_ids.account_id | email.sent_account_id
+        self._assign_many2many_by_value(
+            "account_ids",
+            {email: email.location_ids.account_id | email.sent_account_id for email in self},
+        )
 
     # ------------------------------------------------------------------
     # Import
@@ -671,6 +711,7 @@ class CrmMailEmail(models.Model):
                 continue
             prepared.append(entry)
         prepared = self._filter_known_locations(folder, prepared)
+        self._reserve_new_messages(folder, prepared)
         try:
             with self.env.cr.savepoint():
                 imported = self._store_batch(folder, prepared)
@@ -737,6 +778,17 @@ class CrmMailEmail(models.Model):
             [parsed.from_address, *message["recipients"]], excluded_domains
         )
         return entry
+
+    @api.model
+    def _reserve_new_messages(self, folder, prepared):
+        """Lock the messages of a batch that are not stored yet (see ``_reserve_messages``)."""
+        existing = self._find_existing(prepared)
+        new_keys = {
+            entry["key"]
+            for entry in prepared
+            if (entry["key"], entry["fingerprint"]) not in existing
+        }
+        folder.account_id._reserve_messages(sorted(new_keys))
 
     @api.model
     def _filter_known_locations(self, folder, prepared):

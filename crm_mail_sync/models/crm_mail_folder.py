@@ -75,12 +75,20 @@ class CrmMailFolder(models.Model):
         ),
     ]
 
-    @api.depends("display_label", "name")
-    @api.depends_context("crm_mail_unread_counts", "uid")
+    @api.depends("display_label", "name", "account_id.name")
+    @api.depends_context("crm_mail_unread_counts", "crm_mail_folder_panel", "uid")
     def _compute_display_name(self):
-        super()._compute_display_name()
+        in_panel = self.env.context.get("crm_mail_folder_panel")
+        for folder in self:
+            label = folder.display_label or folder.name
+            # Outside the inbox's search panel (which lists folders under their
+            # mailbox) "INBOX" alone is ambiguous. sudo: a reader of a folder may
+            # group by it without being allowed to open its account.
+            mailbox = folder.account_id.sudo().name
+            folder.display_name = label if in_panel else f"{mailbox} / {label}"
         if (
-            not self.env.context.get("crm_mail_unread_counts")
+            not in_panel
+            or not self.env.context.get("crm_mail_unread_counts")
             or not self.ids
             or not self.env["crm.mail.email"].has_access("read")
         ):

@@ -11,6 +11,7 @@ from psycopg2 import Error as PsycopgError
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 
+from ..fields import SanitizeOnceHtml
 from ..lib.concurrency import is_concurrency_error
 from ..lib.filters import domain_excluded, evaluate
 from ..lib.fingerprint import content_fingerprint, message_key
@@ -82,7 +83,7 @@ class CrmMailEmail(models.Model):
     date = fields.Datetime(readonly=True, index=True)
     in_reply_to = fields.Char(string="In-Reply-To", readonly=True, index=True)
     references = fields.Text(readonly=True)
-    body_html = fields.Html(
+    body_html = SanitizeOnceHtml(
         string="Body",
         readonly=True,
         sanitize_style=True,
@@ -881,7 +882,7 @@ class CrmMailEmail(models.Model):
             "date": date,
             "in_reply_to": _clean(parsed.in_reply_to)[:998] or False,
             "references": _clean(" ".join(parsed.references)) or False,
-            "body_html": _clean(parsed.body_html),
+            "body_html": self._fields["body_html"].presanitize(_clean(parsed.body_html), self),
             "body_text": _clean(parsed.body_text),
             "direction": self._get_direction(folder, parsed),
             "import_mode": self._get_import_mode(account, received or date),

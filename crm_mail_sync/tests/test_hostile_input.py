@@ -14,6 +14,7 @@ import random
 import re
 import time
 import zipfile
+from unittest.mock import patch
 
 import lxml.html
 from hypothesis import HealthCheck, given, settings
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
+from odoo.tools.mail import html_sanitize
 
 from odoo.addons.crm_mail_sync.lib.mime_parser import (
     MAX_BODY_SIZE,
@@ -493,6 +495,44 @@ class TestHostileInput(CrmMailSyncCase):
         # when the email is opened is the display's decision (the inbox blocks them
         # until the reader asks), not the archive's.
         self.assertIn('src="https://tracker.example/pixel.gif?u=1"', by_subject["Vector 20"])
+
+    def test_body_is_sanitised_once_on_import_and_always_on_any_other_write(self):
+        raw = (
+            mail_corpus._base("Once", ctype="text/html; charset=utf-8")
+            + b"\r\n<p>sanitise-once-marker</p><script>alert(1)</script>\r\n"
+        )
+        calls = []
+
+        def counting(value, **options):
+            if "sanitise-once-marker" in str(value):
+                calls.append(value)
+            return html_sanitize(value, **options)
+
+        with patch("odoo.fields.html_sanitize", counting):
+            items, _result = self.import_raw([raw])
+        # Odoo's Html field would sanitise the body twice (database, then cache): the
+        # costliest step of an import, done once.
+        self.assertEqual(len(calls), 1)
+        email = self.outcome(items)[0][items[0]["uid"]]
+        email.invalidate_recordset(["body_html"])
+        stored = str(email.body_html)  # read back from the database
+        self.assertIn("sanitise-once-marker", stored)
+        self.assertNotIn("<script", stored)
+        # Anything not coming through the import (a client, other code) is plain text
+        # and goes through the sanitizer as with any Html field.
+        email.write({"body_html": '<p>rewritten</p><img src="x" onerror="alert(1)">'})
+        created = self.Email.create(
+            {
+                "message_id": "<created-directly@example.com>",
+                "fingerprint": "created-directly",
+                "body_html": "<p>direct</p><script>alert(2)</script>",
+            }
+        )
+        (email | created).invalidate_recordset(["body_html"])
+        self.assertIn("rewritten", str(email.body_html))
+        self.assertNotIn("onerror", str(email.body_html))
+        self.assertIn("direct", str(created.body_html))
+        self.assertNotIn("<script", str(created.body_html))
 
     def test_hostile_text_body_is_escaped(self):
         """A text/plain body that looks like HTML is shown as text, never as markup."""

@@ -1269,11 +1269,19 @@ class CrmMailEmail(models.Model):
         return [(model, self.env["ir.model"]._get(model).name) for model in models]
 
     @api.model
-    def _link_emails(self, emails, notify=True):
-        """Link ``emails`` to the records they concern, in bulk, and post them."""
+    def _link_emails(self, emails, notify=True, extra_targets=None):
+        """Link ``emails`` to the records they concern, in bulk, and post them.
+
+        :param dict extra_targets: email id -> {(model, record id): reason}, records
+            known to the caller (e.g. the one an email was written from), added to
+            those found; a record found already keeps its reason
+        """
         if not emails:
             return self.env["crm.mail.email.link"]
         targets = self._find_link_targets(emails)
+        for email_id, extra in (extra_targets or {}).items():
+            for target, reason in extra.items():
+                targets[email_id].setdefault(target, reason)
         return self._create_links(emails, targets, notify=notify)
 
     @api.model

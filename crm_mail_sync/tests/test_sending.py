@@ -143,6 +143,27 @@ class TestSending(CrmMailSyncCase):
             self.Email.with_user(self.mail_user).search([("id", "=", archived.id)]), archived
         )
 
+    def test_sent_from_a_lead_is_linked_to_it(self):
+        # The lead's address matches nothing: only "written from here" links it.
+        lead = self.env["crm.lead"].create(
+            {"name": "Big deal", "email_from": "nobody-knows@prospect.example"}
+        )
+        composer = self.composer(
+            model="crm.lead",
+            res_ids=str(lead.ids),
+            partner_ids=None,
+            crm_mail_email_to="Buyer <buyer@prospect.example>",
+            subject="About the big deal",
+        )
+        _result, received, _envelopes = self.send(composer)
+        self.assertEqual(received[0]["To"], "Buyer <buyer@prospect.example>")
+        archived = self.sent_email("About the big deal")
+        link = archived.link_ids.filtered(lambda lk: lk.res_model == "crm.lead")
+        self.assertEqual(link.res_id, lead.id)
+        self.assertEqual(link.reason, "composed")
+        self.assertEqual(link.mail_message_id.model, "crm.lead")
+        self.assertEqual(link.mail_message_id.res_id, lead.id)
+
     def test_read_receipt_and_private(self):
         composer = self.composer(
             subject="Confidential offer", crm_mail_read_receipt=True, crm_mail_private=True

@@ -312,11 +312,9 @@ class MailComposeMessage(models.TransientModel):
                         )
                     )
         if not email.no_link:
-            targets = Email._find_link_targets(email)
             record = self._crm_mail_record()
-            if record:
-                targets[email.id].setdefault((record._name, record.id), "composed")
-            Email._create_links(email, targets)
+            extra = {email.id: {(record._name, record.id): "composed"}} if record else None
+            Email._link_emails(email, extra_targets=extra)
         if self.crm_mail_draft_id:
             self.crm_mail_draft_id.unlink()
 

@@ -1169,6 +1169,10 @@ class CrmMailAccount(models.Model):
             raise ClaimLost()
         return True
 
+    # PostgreSQL's lock table is shared by all sessions and bounded (by default 64
+    # locks per connection slot): larger batches are stored without reserving.
+    _message_lock_limit = 1000
+
     def _reserve_messages(self, message_ids):
         """Make this worker the only one storing these messages until its batch ends.
 
@@ -1180,11 +1184,12 @@ class CrmMailAccount(models.Model):
         that workers cannot deadlock on them); one that had to wait then needs a
         snapshot taken after the other one committed, and only records a location.
 
-        On scheduled runs, which commit per batch, the locks belong to the database
-        session: they outlive a commit that renews the snapshot here, and are
-        released when the batch's transaction ends, committed or not. Elsewhere
-        ("Fetch now", tests) they belong to the transaction: workers wait for it
-        rather than collide with it.
+        Only on scheduled runs, which commit per batch: the locks belong to the
+        database session, outlive a commit that renews the snapshot here, and are
+        released when the batch's transaction ends, committed or not. "Fetch now"
+        runs in one transaction, which can neither renew its snapshot nor hold a lock
+        per message of a whole import; it meets the others as before (the unique
+        key, then the retry of ``_sync_one_retrying`` or of Odoo's request).
 
         :param list message_ids: keys (``message_id``) of the emails to be created
         :return: True when the transaction was renewed, so the caller must look
@@ -1192,16 +1197,13 @@ class CrmMailAccount(models.Model):
         :raise ClaimLost: another worker claimed the account during the renewal
         """
         self.ensure_one()
-        if not message_ids:
+        if not message_ids or len(message_ids) > self._message_lock_limit or not self._can_commit():
             return False
         cr = self.env.cr
         keys = SQL(
             "(SELECT DISTINCT hashtext(k) AS h FROM unnest(%s::text[]) AS k ORDER BY h) AS keys",
             list(message_ids),
         )
-        if not self._can_commit():
-            cr.execute(SQL("SELECT pg_advisory_xact_lock(%s, h) FROM %s", MESSAGE_LOCK_SPACE, keys))
-            return False
         cr.execute(SQL("SELECT h, pg_advisory_lock(%s, h) FROM %s", MESSAGE_LOCK_SPACE, keys))
         hashes = [row[0] for row in cr.fetchall()]
         release = functools.partial(_release_message_locks, cr, hashes)

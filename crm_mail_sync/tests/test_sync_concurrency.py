@@ -225,6 +225,7 @@ class TestSyncConcurrency(CrmMailSyncCase):
     # Tests
     # ------------------------------------------------------------------
 
+    @mute_logger("odoo.sql_db")  # the loser's INSERT fails, and Odoo logs failed queries
     def test_same_message_in_two_accounts_is_stored_once(self):
         raws = self.messages(30, seed=7101)
         first = self.committed_account(raws)
@@ -232,8 +233,9 @@ class TestSyncConcurrency(CrmMailSyncCase):
         stored, release = threading.Event(), threading.Event()
 
         def first_worker():
-            # Stores every message ("Fetch now": one transaction), then keeps its
-            # transaction open until the second worker has run into its messages.
+            # Stores every message ("Fetch now": one transaction, no reservation),
+            # then keeps its transaction open until the second worker has run into
+            # its uncommitted rows.
             with self.worker_env() as env:
                 account = env["crm.mail.account"].browse(first)
                 stats = account._sync(deadline=time.monotonic() + WAIT, commit=False)
@@ -246,19 +248,18 @@ class TestSyncConcurrency(CrmMailSyncCase):
             self.assertTrue(stored.wait(WAIT), "the first worker did not store its batch")
             with self.capture_logs(ACCOUNT_LOGGER) as logs:
                 second_thread = self.start(self.sync_committing, second)
-                # The second worker waits on the Message-IDs the first one holds, not on
-                # its uncommitted rows: no failed INSERT, no batch done twice.
-                met = self.wait_for_lock_wait("SELECT h, pg_advisory_lock")
+                met = self.wait_for_lock_wait('INSERT INTO "crm_mail_email"')
                 release.set()
                 self.assertEqual(self.result_of(*first_thread), 30)
                 second_result = self.result_of(*second_thread)
         finally:
             release.set()
-        self.assertTrue(met, "the second worker never waited for the first one's messages")
+        self.assertTrue(met, "the second worker never waited for the first one's emails")
         self.assertEqual(
             second_result, {"imported": 30, "locked": [], "failed": [], "incomplete": []}
         )
-        self.assertNotIn("retrying from the last committed batch", "\n".join(logs))
+        # The loser redid its batch in a new transaction and linked its locations.
+        self.assertIn("retrying from the last committed batch", "\n".join(logs))
         self.assertEqual(self.message_locks(), 0)
 
         stored_now = self.stored([first, second])
@@ -266,6 +267,78 @@ class TestSyncConcurrency(CrmMailSyncCase):
         self.assertEqual(stored_now["locations_per_email"], {2})
         self.assertEqual(stored_now["accounts_per_email"], {2})
         self.assertEqual(stored_now["quarantined"], 0)
+
+    def test_scheduled_worker_waits_for_the_messages_another_one_is_storing(self):
+        raws = self.messages(30, seed=7108)
+        first = self.committed_account(raws)
+        second = self.committed_account(raws)
+        # Hold up the first worker while it holds its Message-IDs: another transaction
+        # keeps its INBOX row locked, so the first worker's commit waits. It is rolled
+        # back, not committed, so the first worker then goes on without a conflict.
+        blocker = self.registry.cursor()
+        try:
+            blocker.execute(
+                "UPDATE crm_mail_folder SET display_label = display_label WHERE id = %s",
+                (self.folder_id(first),),
+            )
+            with self.capture_logs(ACCOUNT_LOGGER) as logs:
+                first_thread = self.start(self.sync_committing, first)
+                first_held = self.wait_for_lock_wait('UPDATE "crm_mail_folder"')
+                second_thread = self.start(self.sync_committing, second)
+                # The second worker waits for the Message-IDs, not on uncommitted rows.
+                second_waited = self.wait_for_lock_wait("SELECT h, pg_advisory_lock")
+                blocker.rollback()
+                first_result = self.result_of(*first_thread)
+                second_result = self.result_of(*second_thread)
+        finally:
+            blocker.close()
+        self.assertTrue(first_held, "the first worker never reached its commit")
+        self.assertTrue(second_waited, "the second worker never waited for the messages")
+        for result in (first_result, second_result):
+            self.assertEqual(result, {"imported": 30, "locked": [], "failed": [], "incomplete": []})
+        # No failed INSERT, no batch done twice: the second worker's new snapshot saw
+        # the first one's emails and it only recorded its locations.
+        self.assertNotIn("retrying from the last committed batch", "\n".join(logs))
+        self.assertEqual(self.message_locks(), 0)
+        stored_now = self.stored([first, second])
+        self.assertEqual(sorted(stored_now["message_ids"]), self.message_ids(raws))
+        self.assertEqual(stored_now["locations_per_email"], {2})
+        self.assertEqual(stored_now["quarantined"], 0)
+
+    def test_message_reservation_is_bounded_and_released(self):
+        account_id = self.committed_account([])
+
+        def reserve(count, end):
+            with self.worker_env() as env:
+                account = env["crm.mail.account"].browse(account_id)
+                account = account.with_context(crm_mail_sync_commit=True)
+                self.assertTrue(account._try_lock())
+                keys = [f"<reserve-{index}@example.com>" for index in range(count)]
+                renewed = account._reserve_messages(keys)
+                held = self.message_locks()
+                getattr(env.cr, end)()
+                return renewed, held, self.message_locks()
+
+        # Held across the renewal, released when the batch's transaction ends.
+        self.assertEqual(self.result_of(*self.start(reserve, 10, "commit")), (True, 10, 0))
+        self.assertEqual(self.result_of(*self.start(reserve, 10, "rollback")), (True, 10, 0))
+        # PostgreSQL's lock table is bounded: a larger batch goes without.
+        self.assertEqual(self.result_of(*self.start(reserve, 1001, "commit")), (False, 0, 0))
+
+        def reserve_and_close():
+            # A worker whose cursor is closed mid-batch (an error higher up): the
+            # connection goes back to Odoo's pool, so its locks must not stay.
+            cr = self.registry.cursor()
+            cr.transaction = api.Transaction(self.registry)
+            account = api.Environment(cr, SUPERUSER_ID, {})["crm.mail.account"].browse(account_id)
+            account = account.with_context(crm_mail_sync_commit=True)
+            account._try_lock()
+            account._reserve_messages(["<closed@example.com>"])
+            held = self.message_locks()
+            cr.close()
+            return held, self.message_locks()
+
+        self.assertEqual(self.result_of(*self.start(reserve_and_close)), (1, 0))
 
     def test_committing_workers_meeting_the_same_messages_never_collide(self):
         # Four mailboxes with the same 60 messages (in a different order each),

@@ -783,6 +783,8 @@ class CrmMailEmail(models.Model):
     @api.model
     def _reserve_new_messages(self, folder, prepared):
         """Lock the messages of a batch that are not stored yet (see ``_reserve_messages``)."""
+        if not prepared or not folder.account_id._can_commit():
+            return
         existing = self._find_existing(prepared)
         new_keys = {
             entry["key"]

@@ -62,8 +62,8 @@ class CrmMailSyncCase(TransactionCase):
         cls.dovecot.add_user(login, password)
         return login, password
 
-    def create_account(self, login, password, **vals):
-        """A group account (as the Emails administrator) on the shared Dovecot."""
+    def account_values(self, login, password, **vals):
+        """The create values of a group account on the shared Dovecot."""
         values = {
             "name": login,
             "account_type": "group",
@@ -80,6 +80,11 @@ class CrmMailSyncCase(TransactionCase):
             values["port"] = (
                 self.dovecot.imap_port if values["protocol"] == "imap" else self.dovecot.pop3_port
             )
+        return values
+
+    def create_account(self, login, password, **vals):
+        """A group account (as the Emails administrator) on the shared Dovecot."""
+        values = self.account_values(login, password, **vals)
         return self.Account.with_user(self.mail_admin).create(values).sudo()
 
     def create_personal_account(self, user, login, password, **vals):

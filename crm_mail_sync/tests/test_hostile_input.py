@@ -801,19 +801,7 @@ class TestHostileInput(CrmMailSyncCase):
                 account = (
                     env["crm.mail.account"]
                     .with_user(self.mail_admin)
-                    .create(
-                        {
-                            "name": f"leak {secret[:4]}",
-                            "account_type": "group",
-                            "email": f"{login}@crm-mail-sync.test",
-                            "host": self.dovecot.host,
-                            "port": self.dovecot.imap_port,
-                            "security": "none",
-                            "login": login,
-                            "password": secret,
-                            "timeout": 10,
-                        }
-                    )
+                    .create(self.account_values(login, secret, name=f"leak {secret[:4]}"))
                 )
                 with self.assertRaises(UserError) as caught:
                     account.action_test_connection()

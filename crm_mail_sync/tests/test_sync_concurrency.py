@@ -62,18 +62,7 @@ class TestSyncConcurrency(CrmMailSyncCase):
             self.dovecot.seed(login, messages, folder=name)
         with self.worker_env() as env:
             account = env["crm.mail.account"].create(
-                {
-                    "name": login,
-                    "account_type": "group",
-                    "email": f"{login}@crm-mail-sync.test",
-                    "host": self.dovecot.host,
-                    "port": self.dovecot.imap_port,
-                    "security": "none",
-                    "login": login,
-                    "password": password,
-                    "timeout": 10,
-                    "batch_size": batch_size,
-                }
+                self.account_values(login, password, batch_size=batch_size)
             )
             self.committed_account_ids.append(account.id)
             account.action_test_connection()

@@ -3,7 +3,7 @@
     "name": "CRM Mail Sync",
     "summary": "Sync group and personal IMAP/POP3 mailboxes into a de-duplicated "
     "email archive linked to CRM records",
-    "version": "18.0.1.0.0",
+    "version": "18.0.1.1.0",
     "category": "Sales/CRM",
     "website": "https://github.com/crm-mail-sync/crm_mail_sync",
     "author": "crm_mail_sync developers",
@@ -23,6 +23,7 @@
         "views/crm_mail_folder_views.xml",
         "views/crm_mail_email_views.xml",
         "views/crm_mail_quarantine_views.xml",
+        "views/crm_mail_erasure_views.xml",
         "views/crm_mail_case_views.xml",
         "views/crm_mail_filter_views.xml",
         "views/crm_mail_account_views.xml",

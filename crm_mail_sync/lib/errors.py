@@ -15,6 +15,23 @@ class ConnectionFailed(MailServerError):
     kind = "connection"
 
 
+class AddressRefused(MailServerError):
+    """Every address of the server is on a network the account may not reach.
+
+    Raised before any connection is attempted. The message names the host and port
+    the user typed, never the addresses they resolved to.
+    """
+
+    kind = "policy"
+
+    @classmethod
+    def for_server(cls, host, port):
+        return cls(
+            f"{host}:{port} is on a private or local network; an administrator must allow "
+            "it under Settings > CRM > Synced Emails > Allowed Mail Hosts."
+        )
+
+
 class TlsFailed(MailServerError):
     kind = "tls"
 

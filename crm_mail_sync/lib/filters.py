@@ -9,6 +9,8 @@ import fnmatch
 import unicodedata
 from dataclasses import dataclass
 
+from .addresses import domain_of
+
 ACTIONS = ("skip", "move", "mark_read", "no_link", "no_notify")
 
 
@@ -105,13 +107,27 @@ def evaluate(rules, message):
     return outcome
 
 
+def parse_domains(text):
+    """The domains of a comma- or semicolon-separated setting, stripped."""
+    return [
+        domain.strip() for domain in (text or "").replace(";", ",").split(",") if domain.strip()
+    ]
+
+
+def _domain_forms(domain):
+    """A domain in its comparable forms (both forms of an internationalised name)."""
+    domain = (domain or "").strip().lstrip("@").lower()
+    return {normalize_text(form) for form in domain_of(f"x@{domain}")} if domain else set()
+
+
 def domain_excluded(addresses, excluded_domains):
-    """Whether any of ``addresses`` belongs to one of ``excluded_domains``."""
-    domains = {normalize_text(d).strip().lstrip("@") for d in excluded_domains if d.strip()}
+    """Whether any of ``addresses`` belongs to one of ``excluded_domains`` (or one of
+    their subdomains), whichever form an internationalised domain is written in."""
+    domains = set().union(*(_domain_forms(domain) for domain in excluded_domains))
     if not domains:
         return False
     for address in addresses:
-        domain = normalize_text(address).rpartition("@")[2]
-        if domain in domains or any(domain.endswith("." + d) for d in domains):
-            return True
+        for domain in _domain_forms((address or "").rpartition("@")[2]):
+            if domain in domains or any(domain.endswith("." + d) for d in domains):
+                return True
     return False

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from .errors import ConnectionFailed, FolderMissing, ProtocolError
-from .session import MailSession
+from .session import MailSession, SessionSocketMixin
 
 SPECIAL_USE_FLAGS = ("\\sent", "\\drafts", "\\trash", "\\junk", "\\archive", "\\all", "\\flagged")
 SENT_NAMES = {
@@ -144,12 +144,35 @@ def _parse_internal_date(value):
     return parsed.astimezone(timezone.utc).replace(tzinfo=None)
 
 
+class _SessionImap(SessionSocketMixin):
+    """imaplib over the session's socket; tells the session when the server greets."""
+
+    def _get_response(self):
+        response = super()._get_response()
+        # The first response is the greeting: "* OK" or "* PREAUTH" from an IMAP server.
+        if not self.mail_session.greeted and (
+            "OK" in self.untagged_responses or "PREAUTH" in self.untagged_responses
+        ):
+            self.mail_session.greeted = True
+        return response
+
+
+class _Imap4(_SessionImap, imaplib.IMAP4):
+    pass
+
+
+class _Imap4Ssl(_SessionImap, imaplib.IMAP4_SSL):
+    def _create_socket(self, timeout):
+        return self._create_tls_socket(self.ssl_context)
+
+
 class ImapSession(MailSession):
     """One logged-in IMAP connection; use as a context manager."""
 
     # abort (connection lost) subclasses error: it must be tested first.
     protocol_abort = (imaplib.IMAP4.abort,)
     protocol_error = (imaplib.IMAP4.error,)
+    server_kind = "an IMAP server"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -158,11 +181,15 @@ class ImapSession(MailSession):
 
     def _open(self):
         if self.security == "ssl":
-            self.conn = imaplib.IMAP4_SSL(
-                self.host, self.port, ssl_context=self._tls_context(), timeout=self.timeout
+            self.conn = _Imap4Ssl(
+                self.host,
+                self.port,
+                ssl_context=self._tls_context(),
+                timeout=self.timeout,
+                session=self,
             )
         else:
-            self.conn = imaplib.IMAP4(self.host, self.port, timeout=self.timeout)
+            self.conn = _Imap4(self.host, self.port, timeout=self.timeout, session=self)
             if self.security == "starttls":
                 self.conn.starttls(ssl_context=self._tls_context())
 

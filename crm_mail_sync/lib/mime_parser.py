@@ -26,6 +26,8 @@ from email.utils import getaddresses, parsedate_to_datetime
 from functools import lru_cache
 from urllib.parse import unquote_to_bytes
 
+from .addresses import normalize_address
+
 MB = 1024 * 1024
 # Body text or HTML kept per message, in characters. The rest goes to an attachment:
 # Odoo's sanitizer needs about a second per MB of HTML, and nobody reads further.
@@ -240,43 +242,8 @@ class ParsedMessage:
 
 
 # ----------------------------------------------------------------------
-# Addresses
+# Addresses (normalised by lib.addresses, the add-on's one normaliser)
 # ----------------------------------------------------------------------
-
-
-def normalize_address(addr):
-    """Return ``addr`` as a comparable address, or '' when it is not one.
-
-    Stripped of whitespace, ``<>`` and ``mailto:``, lowercase, with an
-    internationalised domain in its ASCII (IDNA) form, as it travels on the wire.
-    """
-    if not addr or not isinstance(addr, str):
-        return ""
-    return _normalize_address(addr)
-
-
-@lru_cache(maxsize=8192)
-def _normalize_address(addr):
-    # Cached: a mailbox repeats the same few hundred addresses thousands of times.
-    addr = addr.strip().strip("<>").strip()
-    if addr[:7].lower() == "mailto:":
-        addr = addr[7:]
-    if any(char.isspace() for char in addr):
-        # "John Doe john@example.com" (no angle brackets): keep the one address in it.
-        candidates = [token.strip("<>,;") for token in addr.split() if "@" in token]
-        if len(candidates) != 1:
-            return ""
-        addr = candidates[0]
-    local, sep, domain = addr.lower().rpartition("@")
-    domain = domain.strip(".")
-    if not sep or not local or not domain or "@" in local.strip('"') or "<" in addr:
-        return ""
-    if not domain.isascii():
-        try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError:
-            pass  # Not a valid IDN: compare it as it is.
-    return f"{local}@{domain}"
 
 
 def extract_addresses(header_value):

@@ -8,17 +8,27 @@ that side effect, so TOP is used whenever the server offers it.
 import poplib
 
 from .errors import ProtocolError
-from .session import MailSession
+from .session import MailSession, SessionSocketMixin
 
 # poplib refuses lines over 2 KB by default; real mail has longer ones.
 poplib._MAXLINE = max(poplib._MAXLINE, 1 << 20)
 WHOLE_MESSAGE_LINES = 2**31 - 1
 
 
+class _Pop3(SessionSocketMixin, poplib.POP3):
+    """poplib over the session's socket."""
+
+
+class _Pop3Ssl(SessionSocketMixin, poplib.POP3_SSL):
+    def _create_socket(self, timeout):
+        return self._create_tls_socket(self.context)
+
+
 class Pop3Session(MailSession):
     """One logged-in POP3 connection; use as a context manager."""
 
     protocol_error = (poplib.error_proto,)
+    server_kind = "a POP3 server"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -26,13 +36,19 @@ class Pop3Session(MailSession):
 
     def _open(self):
         if self.security == "ssl":
-            self.conn = poplib.POP3_SSL(
-                self.host, self.port, timeout=self.timeout, context=self._tls_context()
+            self.conn = _Pop3Ssl(
+                self.host,
+                self.port,
+                timeout=self.timeout,
+                context=self._tls_context(),
+                session=self,
             )
         else:
-            self.conn = poplib.POP3(self.host, self.port, timeout=self.timeout)
-            if self.security == "starttls":
-                self.conn.stls(context=self._tls_context())
+            self.conn = _Pop3(self.host, self.port, timeout=self.timeout, session=self)
+        # poplib's constructor returns once the server answered "+OK".
+        self.greeted = True
+        if self.security == "starttls":
+            self.conn.stls(context=self._tls_context())
 
     def _authenticate(self):
         self.conn.user(self.login)

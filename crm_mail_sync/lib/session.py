@@ -1,5 +1,7 @@
-"""What the IMAP and POP3 sessions share: TLS set-up, timeouts, error translation."""
+"""What the IMAP and POP3 sessions share: the socket, TLS set-up, timeouts, error
+translation."""
 
+import contextlib
 import socket
 import ssl
 
@@ -13,16 +15,54 @@ from .errors import (
 )
 
 
+class SessionSocketMixin:
+    """Mixed into a protocol library's client class: it connects through its session.
+
+    The session resolves the host, applies its address policy and opens the socket;
+    the library only speaks the protocol over it. Pass ``session=`` to the constructor.
+    """
+
+    def __init__(self, *args, session, **kwargs):
+        self.mail_session = session
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException:
+            # poplib leaves the socket open when the greeting is refused; the session
+            # has no client to drop then.
+            for name in ("file", "sock"):
+                with contextlib.suppress(Exception):
+                    getattr(self, name).close()
+            raise
+
+    def _create_socket(self, timeout):
+        # The session's timeout is the one the library was given.
+        return self.mail_session.open_socket()
+
+    def _create_tls_socket(self, context):
+        """The session's socket wrapped in TLS for the implicit-TLS classes."""
+        sock = self.mail_session.open_socket()
+        try:
+            # The host name, not the address, so the certificate is checked against it.
+            return context.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+
+
 class MailSession:
     """Base of the protocol sessions; use a subclass as a context manager.
 
     Subclasses implement ``_open`` (connect and negotiate TLS), ``_authenticate``,
-    ``_logout`` and ``_drop``, and name their protocol's exceptions.
+    ``_logout`` and ``_drop``, and name their protocol's exceptions. Their library
+    clients connect through ``open_socket`` (see ``SessionSocketMixin``) and set
+    ``greeted`` once the server sent its protocol's greeting.
     """
 
     # Exceptions of the protocol library: a lost connection, and a server's "no".
     protocol_abort = ()
     protocol_error = ()
+    # What the server should be, for the error about something else answering.
+    server_kind = "a mail server"
 
     def __init__(
         self,
@@ -34,6 +74,7 @@ class MailSession:
         timeout=30.0,
         verify_tls=True,
         ssl_context=None,
+        address_policy=None,
     ):
         self.host = host
         self.port = int(port)
@@ -43,8 +84,13 @@ class MailSession:
         self.timeout = timeout
         self.verify_tls = verify_tls
         self.ssl_context = ssl_context
+        # An AddressPolicy judging the addresses connected to; None: any address.
+        self.address_policy = address_policy
         self.conn = None
         self.command_count = 0
+        # Whether the server greeted as a mail server of the protocol: until then,
+        # whatever it sent may come from another service and is never quoted.
+        self.greeted = False
 
     def __repr__(self):  # never shows the password
         return f"<{type(self).__name__} {self.login}@{self.host}:{self.port}>"
@@ -66,8 +112,38 @@ class MailSession:
             context.verify_mode = ssl.CERT_NONE
         return context
 
+    def open_socket(self):
+        """Connect to the server; return the connected socket, with the session timeout.
+
+        The host is resolved here and the address policy judges the very addresses
+        connected to, so a name cannot pass the check with one address and connect to
+        another. The allowed addresses are tried in the resolver's order, like
+        ``socket.create_connection`` does.
+
+        :raise AddressRefused: when the policy refuses every address of the host,
+            before any connection is attempted
+        """
+        addrinfos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+        if self.address_policy is not None:
+            addrinfos = self.address_policy.filter_addresses(self.host, self.port, addrinfos)
+        error = OSError(f"{self.host} has no address to connect to")
+        for family, sock_type, proto, _canonname, address in addrinfos:
+            sock = None
+            try:
+                sock = socket.socket(family, sock_type, proto)
+                sock.settimeout(self.timeout)
+                sock.connect(address)
+            except OSError as exc:
+                if sock is not None:
+                    sock.close()
+                error = exc
+                continue
+            return sock
+        raise error
+
     def connect(self):
         """Open the connection, negotiate TLS and log in."""
+        self.greeted = False
         try:
             self._open()
         except Exception as exc:
@@ -130,6 +206,7 @@ class MailSession:
         """Turn a library or socket exception into a MailServerError for the admin."""
         where = f"{self.host}:{self.port}"
         if isinstance(exc, MailServerError):
+            # AddressRefused among them: its message is the policy's, as is.
             return exc
         if isinstance(exc, ssl.SSLCertVerificationError):
             return TlsFailed(
@@ -147,6 +224,13 @@ class MailSession:
             return ConnectionFailed(f"{where} refused the connection. Check server and port.")
         if isinstance(exc, socket.gaierror):
             return ConnectionFailed(f"The server name {self.host!r} could not be resolved.")
+        if not self.greeted and not isinstance(exc, OSError | EOFError):
+            # The library's text quotes what the other end sent: the banner of whatever
+            # listens there (SSH, HTTP, a database). A user must not read it.
+            return ProtocolError(
+                f"{where} did not greet the connection as {self.server_kind} would. Check "
+                "the server and port."
+            )
         if isinstance(exc, (*self.protocol_abort, OSError, EOFError)):
             return ConnectionFailed(f"The connection to {where} was lost while {doing} it: {exc}")
         if isinstance(exc, self.protocol_error):

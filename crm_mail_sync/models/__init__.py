@@ -15,3 +15,6 @@ from . import crm_lead
 from . import res_partner
 from . import res_config_settings
 from . import crm_mail_draft
+from . import crm_mail_erasure
+from . import ir_attachment
+from . import mail_message

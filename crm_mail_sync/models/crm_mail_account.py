@@ -3,6 +3,7 @@ import contextlib
 import functools
 import logging
 import random
+import socket
 import threading
 import time
 from datetime import timedelta
@@ -19,6 +20,7 @@ from ..lib import errors as mail_errors
 from ..lib.concurrency import ClaimLost, is_concurrency_error
 from ..lib.imap_client import ImapSession, default_sync_folder_names, is_sent_folder
 from ..lib.mime_parser import normalize_address
+from ..lib.network_policy import AddressPolicy
 from ..lib.pop3_client import Pop3Session
 from ..lib.providers import PROVIDERS, provider_selection
 
@@ -228,8 +230,9 @@ class CrmMailAccount(models.Model):
     )
     auto_reply_period_hours = fields.Integer(string="Period (hours)", default=24)
     excluded_domains = fields.Char(
-        help="Comma-separated domains: mail to or from them is neither linked to records "
-        "nor shared with other users (added to the global setting).",
+        help="Comma-separated domains: mail exchanged with them is neither linked to "
+        "records nor shared with other users (added to the global setting). The "
+        "mailboxes' own addresses and the company's domains are never tested.",
     )
     filter_ids = fields.One2many("crm.mail.filter", "account_id", string="Filters")
     fetch_since = fields.Date(
@@ -390,6 +393,12 @@ class CrmMailAccount(models.Model):
     def _error_advice(self, error):
         """Hook: what the administrator can do about ``error``."""
         text = (error or "").lower()
+        if "allowed mail hosts" in text:
+            return self.env._(
+                "This server is on a private or local network. If it is your company's mail "
+                "server, an administrator can allow it under Settings > CRM > Synced Emails > "
+                "Allowed Mail Hosts."
+            )
         if "password" in text or "login" in text or "authenticat" in text:
             return self.env._(
                 "Check the login and password. Mailboxes with two-factor authentication "
@@ -659,6 +668,7 @@ class CrmMailAccount(models.Model):
         # sudo: the outgoing server is a system record; it is created for, and only
         # reachable through, an account the user may edit (checked just below).
         self.check_access("write")
+        self._check_outgoing_host(vals["smtp_host"], vals["smtp_port"])
         vals["smtp_pass"] = self.sudo().password_secret or False
         self.smtp_server_id = self.env["ir.mail_server"].sudo().create(vals)
         return {
@@ -768,7 +778,55 @@ class CrmMailAccount(models.Model):
             timeout=float(self.timeout or 30),
             verify_tls=self.verify_tls,
             ssl_context=self._get_ssl_context(),
+            address_policy=self._get_address_policy(),
         )
+
+    def _get_address_policy(self):
+        """Hook: the ``AddressPolicy`` this account's connections obey; None for any address.
+
+        A personal account of a user who is neither an Emails administrator nor a system
+        administrator may not make the server connect to loopback, link-local or private
+        addresses, unless an administrator allowed the host in Allowed Mail Hosts. The rule
+        follows the account's owner, not the current user: the scheduled sync runs as the
+        superuser for everyone's accounts.
+        """
+        self.ensure_one()
+        if self.account_type == "group":
+            return None
+        # sudo: whoever runs the sync must learn the owner's groups.
+        owner = self.user_id.sudo()
+        if owner and (
+            owner.has_group("crm_mail_sync.group_crm_mail_manager")
+            or owner.has_group("base.group_system")
+        ):
+            return None
+        # sudo: a system parameter, set by administrators, read for every user.
+        allowed = (
+            self.env["ir.config_parameter"].sudo().get_param("crm_mail_sync.allowed_mail_hosts", "")
+        )
+        return AddressPolicy.from_text(allowed)
+
+    def _check_outgoing_host(self, host, port):
+        """Refuse an outgoing server on ``host`` that this account may not connect to.
+
+        Odoo's SMTP client connects wherever its server record says; a record made from
+        the account's host would otherwise reach what the incoming side refuses.
+
+        :raise UserError: when the address policy refuses every address of ``host``
+        """
+        self.ensure_one()
+        policy = self._get_address_policy()
+        if policy is None or not host:
+            return
+        try:
+            addrinfos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            # A name that does not resolve reaches nothing: sending will say so.
+            return
+        try:
+            policy.filter_addresses(host, port, addrinfos)
+        except mail_errors.AddressRefused as exc:
+            raise UserError(self._format_server_error(exc)) from None
 
     def _get_ssl_context(self):
         """Hook: return an ssl.SSLContext to use instead of the default one."""

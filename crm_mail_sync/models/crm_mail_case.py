@@ -134,20 +134,6 @@ class CrmMailCase(models.Model):
         self.user_id = chosen
         return self.user_id
 
-    def _participant_addresses(self):
-        """Addresses allowed to write into this case by quoting its reference."""
-        self.ensure_one()
-        addresses = {self.partner_id.email_normalized} if self.partner_id else set()
-        for email in self.email_ids:
-            addresses.add(email.from_address)
-            addresses.update((email.recipient_addresses or "").split(","))
-        addresses.update(
-            self.message_partner_ids.filtered("email_normalized").mapped("email_normalized")
-        )
-        addresses.discard(False)
-        addresses.discard("")
-        return addresses
-
     # ------------------------------------------------------------------
     # Mail through the group mailbox
     # ------------------------------------------------------------------

@@ -1,25 +1,31 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import base64
 import logging
+import socket
 from collections import defaultdict
+from contextlib import contextmanager
 from datetime import timedelta, timezone
 from email.utils import formataddr, getaddresses, parseaddr
 
 from markupsafe import Markup
 from psycopg2 import Error as PsycopgError
 
-from odoo import Command, api, fields, models
+from odoo import Command, api, fields, models, tools
 from odoo.exceptions import UserError
+from odoo.tools import SQL
 
 from ..fields import SanitizeOnceHtml
+from ..lib.addresses import address_forms, domain_of, normalize_address
 from ..lib.concurrency import is_concurrency_error
 from ..lib.filters import domain_excluded, evaluate
 from ..lib.fingerprint import content_fingerprint, message_key
 from ..lib.freemail import is_freemail
 from ..lib.loops import auto_reply_blocker
-from ..lib.mime_parser import MessageParseError, normalize_address, parse_message
+from ..lib.mime_parser import MessageParseError, parse_message
 from ..lib.remote_images import block_remote_images
+from ..lib.thread_token import make_message_id, read_message_id
 from .crm_mail_case import CASE_REFERENCE
+from .mail_message import chatter_placeholder
 
 _logger = logging.getLogger(__name__)
 
@@ -306,6 +312,13 @@ class CrmMailEmail(models.Model):
         help="The body, with remote images blocked until you choose to show them.",
     )
     has_blocked_images = fields.Boolean(compute="_compute_body_display")
+    routing_note = fields.Text(
+        string="Routing Notes",
+        readonly=True,
+        help="Conversations this email refers to but was not let into, and why: a "
+        "reply joins a record only from one of its participants, or when it answers "
+        "mail sent from this database about that record.",
+    )
     request_read_receipt = fields.Boolean(
         string="Read Receipt Requested",
         readonly=True,
@@ -321,91 +334,31 @@ class CrmMailEmail(models.Model):
     ]
 
     # ------------------------------------------------------------------
-    # Private emails
+    # Who may read an email
     # ------------------------------------------------------------------
 
-    # What a private email hides from everyone but its mailbox's owner and admins.
-    PRIVATE_FIELDS = (
-        "subject",
-        "body_html",
-        "body_text",
-        "email_to",
-        "email_cc",
-        "recipient_addresses",
-        "attachment_ids",
-        "parse_warnings",
-        "snippet",
-        "body_display",
-    )
     # Per-user state any reader may set on the emails they can read.
     USER_STATE_FIELDS = {"is_read", "is_starred"}
 
-    def _hidden_private(self):
-        """The private emails of ``self`` whose content the current user may not see."""
-        private = self.filtered("is_private")
-        if (
-            not private
-            or self.env.su
-            or self.env.user.has_group("crm_mail_sync.group_crm_mail_manager")
-        ):
-            return self.browse()
-        uid = self.env.uid
-        return private.filtered(
-            lambda email: (
-                email.sudo().sent_by_user_id.id != uid
-                and not any(
-                    account.account_type == "personal" and account.user_id.id == uid
-                    for account in email.sudo().account_ids
-                )
-            )
-        )
-
-    def _private_placeholder(self, fname):
-        if fname == "subject":
-            return self.env._("(private email)")
-        if fname in ("body_html", "body_display"):
-            return Markup("<p><em>%s</em></p>") % self.env._(
-                "This email is private to the owner of its mailbox."
-            )
-        if fname == "attachment_ids":
-            return []
-        return False
-
-    def _read_format(self, fnames, load="_classic_read"):
-        result = super()._read_format(fnames, load=load)
-        hidden = set(self._hidden_private().ids)
-        if hidden:
-            for values in result:
-                if values["id"] in hidden:
-                    for fname in self.PRIVATE_FIELDS:
-                        if fname in values:
-                            values[fname] = self._private_placeholder(fname)
-        return result
-
-    def export_data(self, fields_to_export):
-        hidden = self._hidden_private()
-        if not hidden:
-            return super().export_data(fields_to_export)
-        # Export what may be shown: the hidden emails' private fields are left empty.
-        result = super().export_data(fields_to_export)
-        private_columns = [
-            index
-            for index, path in enumerate(fields_to_export)
-            if path.split("/")[0] in self.PRIVATE_FIELDS
-        ]
-        hidden_ids = set(hidden.ids)
-        for record, row in zip(self, result["datas"], strict=False):
-            if record.id in hidden_ids:
-                for index in private_columns:
-                    row[index] = self._private_placeholder(fields_to_export[index]) or ""
-        return result
+    @api.depends("subject")
+    @api.depends_context("uid")
+    def _compute_display_name(self):
+        # Odoo names the target of a many2one as superuser (the email of a chatter
+        # entry, of a draft...): only a reader of the email learns its subject there.
+        readable = self.with_env(self.env(su=False))._filtered_access("read")
+        for email in self:
+            if email in readable:
+                email.display_name = email.subject or self.env._("(no subject)")
+            else:
+                email.display_name = self.env._("Email")
 
     def action_make_private(self):
-        """Button: only the owner of the mailbox (and admins) see the content."""
+        """Button: only the owner of the mailbox (and administrators) see the email.
+
+        Its chatter entries stay: they ask the email who may read it.
+        """
         self._check_owner_or_admin()
         self.sudo().is_private = True
-        # The chatter copies would show the content to whoever reads the records.
-        self.sudo().link_ids.mail_message_id.unlink()
         return True
 
     def action_make_public(self):
@@ -425,6 +378,16 @@ class CrmMailEmail(models.Model):
                 raise UserError(
                     self.env._("Only the owner of the mailbox can change this email's privacy.")
                 )
+
+    def unlink(self):
+        """Deleting an email deletes what it put elsewhere: its chatter entry on every
+        record it is linked to, and the copies of its files saved onto records."""
+        self.check_access("unlink")
+        # sudo: the entries and copies were written on the email's behalf; whoever may
+        # delete the email may delete them.
+        self.env["mail.message"].sudo().search([("crm_mail_email_id", "in", self.ids)]).unlink()
+        self.env["ir.attachment"].sudo().search([("crm_mail_email_id", "in", self.ids)]).unlink()
+        return super().unlink()
 
     # ------------------------------------------------------------------
     # Per-user state: read, starred, remote images
@@ -697,6 +660,8 @@ class CrmMailEmail(models.Model):
         prepared, failed, skipped = [], [], []
         rules = self.env["crm.mail.filter"]._rules_for(account)
         excluded = account._get_excluded_domains()
+        internal = self._internal_addresses()
+        forgotten = self.env["crm.mail.erasure"]._forgotten_checker()
         for item in items:
             try:
                 entry = self._parse_item(item, cap)
@@ -706,7 +671,11 @@ class CrmMailEmail(models.Model):
             if entry is None:
                 skipped.append((item, self.env._("Older than the account's fetch-since date")))
                 continue
-            self._apply_filters(entry, rules, excluded)
+            parsed = entry["parsed"]
+            if forgotten([parsed.from_address, *parsed.to_addresses, *parsed.cc_addresses]):
+                skipped.append((item, self.env._("From or to an address that was forgotten")))
+                continue
+            self._apply_filters(entry, rules, excluded, internal)
             if entry["filter"].skip:
                 skipped.append((item, self.env._("Skipped by a filter")))
                 continue
@@ -765,8 +734,14 @@ class CrmMailEmail(models.Model):
         }
 
     @api.model
-    def _apply_filters(self, entry, rules, excluded_domains):
-        """Evaluate the filters and excluded domains for one parsed message."""
+    def _apply_filters(self, entry, rules, excluded_domains, internal=None):
+        """Evaluate the filters and excluded domains for one parsed message.
+
+        Excluded domains are tested on the message's counterparts only: the database's
+        own mailboxes and domains (``_internal_addresses``) are never whom a message is
+        exchanged with, so listing one's own domain there does not turn every message
+        of the mailbox private and unlinked.
+        """
         parsed = entry["parsed"]
         message = {
             "from_address": parsed.from_address,
@@ -775,9 +750,11 @@ class CrmMailEmail(models.Model):
             "body": parsed.body_text,
         }
         entry["filter"] = evaluate(rules, message)
-        entry["excluded"] = domain_excluded(
-            [parsed.from_address, *message["recipients"]], excluded_domains
+        counterparts = self._counterpart_addresses(
+            [parsed.from_address, *message["recipients"]],
+            internal if internal is not None else self._internal_addresses(),
         )
+        entry["excluded"] = domain_excluded(counterparts, excluded_domains)
         return entry
 
     @api.model
@@ -785,7 +762,7 @@ class CrmMailEmail(models.Model):
         """Lock the messages of a batch that are not stored yet (see ``_reserve_messages``)."""
         if not prepared or not folder.account_id._can_commit():
             return
-        existing = self._find_existing(prepared)
+        existing = self._find_existing(prepared, folder)
         new_keys = {
             entry["key"]
             for entry in prepared
@@ -824,7 +801,7 @@ class CrmMailEmail(models.Model):
         """Create the new emails and the locations of a batch, in bulk."""
         if not prepared:
             return 0
-        existing = self._find_existing(prepared)
+        existing = self._find_existing(prepared, folder)
         to_create, new_keys, pending = [], [], set()
         for entry in prepared:
             ident = (entry["key"], entry["fingerprint"])
@@ -855,14 +832,33 @@ class CrmMailEmail(models.Model):
         return len(locations)
 
     @api.model
-    def _find_existing(self, prepared):
-        """Map (key, fingerprint) to the ids of emails already stored, in one query."""
-        self.flush_model(["message_id", "fingerprint"])
+    def _find_existing(self, prepared, folder=None):
+        """Map (key, fingerprint) to the ids of emails already stored, in one query.
+
+        Two messages are the same email when both their Message-ID and fingerprint
+        match. One exception: the copy of mail sent from Odoo that the provider filed in
+        the mailbox's Sent folder is the email sent, even when the provider rewrote
+        some of it (only that mailbox's Sent folder holds such a copy).
+        """
+        # Read before the query below: an ORM read in between would run a query of its
+        # own on the cursor and replace the rows about to be fetched.
+        account_id = folder.account_id.id if folder and folder.is_sent else None
+        self.flush_model(["message_id", "fingerprint", "sent_account_id"])
         self.env.cr.execute(
-            "SELECT message_id, fingerprint, id FROM crm_mail_email WHERE message_id = ANY(%s)",
+            """SELECT message_id, fingerprint, id, sent_account_id
+                 FROM crm_mail_email WHERE message_id = ANY(%s)""",
             ([entry["key"] for entry in prepared],),
         )
-        return {(key, fp): email_id for key, fp, email_id in self.env.cr.fetchall()}
+        found, sent_here = {}, {}
+        for key, fp, email_id, sent_account_id in self.env.cr.fetchall():
+            found[(key, fp)] = email_id
+            if account_id and sent_account_id == account_id:
+                sent_here[key] = email_id
+        for entry in prepared:
+            ident = (entry["key"], entry["fingerprint"])
+            if ident not in found and entry["key"] in sent_here:
+                found[ident] = sent_here[entry["key"]]
+        return found
 
     @api.model
     def _prepare_email_values(self, folder, entry):
@@ -939,17 +935,32 @@ class CrmMailEmail(models.Model):
 
     @api.model
     def _users_by_address(self, addresses):
-        """Map normalised addresses to internal users' ids (one query)."""
+        """Map normalised addresses to internal users' ids (one query), whichever form
+        of an internationalised domain the user's address is written in."""
+        form_of = {form: address for address in addresses for form in address_forms(address)}
         # sudo: the sync matches addresses against every user.
         users = (
             self.env["res.users"]
             .sudo()
-            .search([("partner_id.email_normalized", "in", list(addresses)), ("share", "=", False)])
+            .search([("partner_id.email_normalized", "in", list(form_of)), ("share", "=", False)])
         )
         result = defaultdict(set)
         for user in users:
-            result[user.partner_id.email_normalized].add(user.id)
+            result[form_of[user.partner_id.email_normalized]].add(user.id)
         return result
+
+    @api.model
+    def _address_condition(self, address):
+        """SQL condition on ``crm_mail_email``: ``address`` (in any of its forms) is in
+        From, To or Cc. Both tests are indexed (btree on the sender, GIN on the
+        recipients), so its cost follows the emails of the address, not the archive."""
+        forms = list(address_forms(address))
+        return SQL(
+            "(crm_mail_email.from_address = ANY(%s::text[]) "
+            "OR string_to_array(crm_mail_email.recipient_addresses, ',') && %s::text[])",
+            forms,
+            forms,
+        )
 
     @api.model
     def _refresh_address_users(self, users):
@@ -959,16 +970,25 @@ class CrmMailEmail(models.Model):
             "DELETE FROM crm_mail_email_address_user_rel WHERE user_id = ANY(%s)", (users.ids,)
         )
         for user in users.filtered(lambda u: not u.share and u.partner_id.email_normalized):
-            address = user.partner_id.email_normalized
             self.env.cr.execute(
-                """INSERT INTO crm_mail_email_address_user_rel (email_id, user_id)
-                   SELECT id, %s FROM crm_mail_email
-                    WHERE from_address = %s
-                       OR %s = ANY(string_to_array(recipient_addresses, ','))
-                   ON CONFLICT DO NOTHING""",
-                (user.id, address, address),
+                SQL(
+                    """INSERT INTO crm_mail_email_address_user_rel (email_id, user_id)
+                       SELECT id, %s FROM crm_mail_email WHERE %s
+                       ON CONFLICT DO NOTHING""",
+                    user.id,
+                    self._address_condition(user.partner_id.email_normalized),
+                )
             )
         self.invalidate_model(["address_user_ids"])
+
+    def init(self):
+        # Emails of an address: the sender has a btree index (field); the recipients
+        # one over their array, so that linking a contact that gains an address, Own
+        # access and erasure look the address up instead of scanning the archive.
+        self.env.cr.execute(
+            """CREATE INDEX IF NOT EXISTS crm_mail_email_recipient_addresses_gin
+                   ON crm_mail_email USING gin (string_to_array(recipient_addresses, ','))"""
+        )
 
     @api.model
     def _prepare_attachment_values(self, attachment):
@@ -1017,8 +1037,11 @@ class CrmMailEmail(models.Model):
         :param locations: every location recorded by this batch (new and known emails)
         """
         linkable = new_emails.filtered(lambda email: not email.no_link)
-        self._link_emails(linkable)
-        self._process_cases(linkable)
+        links = self._link_emails(linkable, notify=False)
+        links |= self._process_cases(linkable)
+        # Once for the whole batch: a follower of several of an email's records (a
+        # contact, its lead, its case) hears of it once.
+        links._notify_followers()
         return True
 
     # ------------------------------------------------------------------
@@ -1108,8 +1131,6 @@ class CrmMailEmail(models.Model):
     def _open_composer(self, mode):
         self.ensure_one()
         self.check_access("read")
-        if self._hidden_private():
-            raise UserError(self.env._("This email is private."))
         if not self._get_reply_account():
             raise UserError(
                 self.env._(
@@ -1228,7 +1249,7 @@ class CrmMailEmail(models.Model):
         cap = max(account.max_attachment_size, 0) * 1024 * 1024
         entry = self._parse_item({"raw": raw}, cap)
         self._apply_filters(entry, [], account._get_excluded_domains())
-        existing = self._find_existing([entry])
+        existing = self._find_existing([entry], account._get_sent_folder())
         if existing:
             return self.browse(next(iter(existing.values())))
         folder = account._get_sent_folder() or self.env["crm.mail.folder"].new(
@@ -1300,39 +1321,168 @@ class CrmMailEmail(models.Model):
         self._find_address_targets(emails, targets)
         return targets
 
+    def _thread_references(self):
+        """The Message-IDs this email answers: In-Reply-To, then References, newest first."""
+        self.ensure_one()
+        refs = [self.in_reply_to, *reversed((self.references or "").split())]
+        return list(dict.fromkeys(ref for ref in refs if ref))
+
+    def _addresses(self):
+        """The normalised addresses of From, To and Cc of this email, in every form."""
+        self.ensure_one()
+        addresses = [self.from_address, *(self.recipient_addresses or "").split(",")]
+        return {form for address in addresses if address for form in address_forms(address)}
+
     @api.model
     def _find_thread_targets(self, emails, targets):
-        """Replies follow the records their parent email (or Odoo message) is on."""
-        refs_by_email = {
-            email.id: {ref for ref in [email.in_reply_to, *(email.references or "").split()] if ref}
-            for email in emails
-        }
-        all_refs = list(set().union(*refs_by_email.values())) if refs_by_email else []
+        """Replies follow the records of the messages they answer, when they may.
+
+        A reference joins a record's conversation when it is the token Message-ID of
+        mail this database sent about that record (see ``_token_message_id_for``), or
+        when it names a message that record received or sent and the reply's sender
+        takes part in the record's conversation (``_filter_participants``). Knowing a
+        Message-ID is not enough: any other reference is written down on the email
+        (``routing_note``), and in a case mailbox the email opens a case of its own.
+        """
+        refs_by_email = {email.id: email._thread_references() for email in emails}
+        all_refs = sorted(set().union(*refs_by_email.values())) if refs_by_email else []
         if not all_refs:
             return
+        tokens = self._read_token_message_ids(all_refs)
+        by_ref = self._records_of_message_ids([ref for ref in all_refs if ref not in tokens])
+        candidates = defaultdict(set)
+        for email in emails:
+            for ref in refs_by_email[email.id]:
+                if ref in tokens:
+                    targets[email.id].setdefault(tokens[ref], "thread")
+                else:
+                    candidates[email.id].update(by_ref.get(ref, ()))
+        if not candidates:
+            return
+        sender = {email.id: email.from_address for email in emails}
+        allowed = self._filter_participants(
+            {
+                (target, sender[email_id])
+                for email_id, found in candidates.items()
+                for target in found
+            }
+        )
+        refused = defaultdict(list)
+        for email_id, found in candidates.items():
+            for target in sorted(found):
+                if (target, sender[email_id]) in allowed:
+                    targets[email_id].setdefault(target, "thread")
+                elif target not in targets[email_id]:
+                    refused[email_id].append(target)
+        self._note_refused_threads(emails, refused)
+
+    @api.model
+    def _records_of_message_ids(self, refs):
+        """Map Message-IDs to the linkable records whose conversation holds them: an
+        email linked to the record, or a message Odoo posted on it (one query each)."""
+        by_ref = defaultdict(set)
+        if not refs:
+            return by_ref
         self.env["crm.mail.email.link"].flush_model()
         self.flush_model(["message_id"])
         self.env.cr.execute(
             """SELECT e.message_id, l.res_model, l.res_id
                  FROM crm_mail_email_link l JOIN crm_mail_email e ON e.id = l.email_id
                 WHERE e.message_id = ANY(%s)""",
-            (all_refs,),
+            (refs,),
         )
-        by_ref = defaultdict(set)
         for ref, model, res_id in self.env.cr.fetchall():
             by_ref[ref].add((model, res_id))
         self.env["mail.message"].flush_model(["message_id", "model", "res_id"])
         self.env.cr.execute(
             """SELECT message_id, model, res_id FROM mail_message
                 WHERE message_id = ANY(%s) AND model = ANY(%s) AND res_id IS NOT NULL""",
-            (all_refs, self._get_linkable_models()),
+            (refs, self._get_linkable_models()),
         )
         for ref, model, res_id in self.env.cr.fetchall():
             by_ref[ref].add((model, res_id))
-        for email_id, refs in refs_by_email.items():
-            for ref in refs:
-                for target in sorted(by_ref.get(ref, ())):
-                    targets[email_id].setdefault(target, "thread")
+        return by_ref
+
+    @api.model
+    def _note_refused_threads(self, emails, refused):
+        """Write on each email the conversations it refers to but was not let into."""
+        if not refused:
+            return
+        names = self._get_record_names({target for found in refused.values() for target in found})
+        for email in emails.filtered(lambda email: email.id in refused):
+            notes = [
+                self.env._(
+                    "Refers to the conversation of %(record)s, but %(sender)s takes no part "
+                    "in it: not joined.",
+                    record=names.get(target) or f"{target[0]} #{target[1]}",
+                    sender=email.from_address or self.env._("an unknown sender"),
+                )
+                for target in refused[email.id]
+            ]
+            email.routing_note = "\n".join(filter(None, [email.routing_note, *notes]))
+
+    @api.model
+    def _filter_participants(self, pairs):
+        """The ``((model, res_id), address)`` pairs whose address takes part in the
+        record's conversation: it sent or received an email linked to the record, or
+        it is the record's own address, its customer's or a follower's
+        (``_record_addresses``). One query for the emails, one per model for the rest.
+        """
+        pairs = {(target, address) for target, address in pairs if address}
+        if not pairs:
+            return set()
+        self.env["crm.mail.email.link"].flush_model()
+        self.flush_model(["from_address", "recipient_addresses"])
+        rows = SQL(", ").join(
+            SQL("(%s, %s, %s, %s::text[])", model, res_id, address, list(address_forms(address)))
+            for (model, res_id), address in pairs
+        )
+        self.env.cr.execute(
+            SQL(
+                """SELECT v.model, v.res_id, v.address
+                     FROM (VALUES %s) AS v(model, res_id, address, forms)
+                    WHERE EXISTS (
+                        SELECT 1 FROM crm_mail_email_link l
+                          JOIN crm_mail_email e ON e.id = l.email_id
+                         WHERE l.res_model = v.model AND l.res_id = v.res_id
+                           AND (e.from_address = ANY(v.forms)
+                                OR string_to_array(e.recipient_addresses, ',') && v.forms))""",
+                rows,
+            )
+        )
+        allowed = {((model, res_id), address) for model, res_id, address in self.env.cr.fetchall()}
+        remaining = pairs - allowed
+        ids_by_model = defaultdict(set)
+        for (model, res_id), _address in remaining:
+            ids_by_model[model].add(res_id)
+        known = {}
+        for model, ids in ids_by_model.items():
+            known.update(self._record_addresses(model, ids))
+        for target, address in remaining:
+            if set(address_forms(address)) & known.get(target, set()):
+                allowed.add((target, address))
+        return allowed
+
+    @api.model
+    def _record_addresses(self, model, ids):
+        """Hook: ``{(model, id): addresses}``, the addresses that take part in a record's
+        conversation without an email of it: the record's own (its primary email
+        field), its customers' and its followers'."""
+        # sudo: participants are decided by the sync, whoever runs it.
+        records = self.env[model].sudo().browse(ids).exists()
+        primary = records._mail_get_primary_email_field()
+        customers = records._mail_get_partners()
+        result = {}
+        for record in records:
+            partners = customers.get(record.id, self.env["res.partner"])
+            if "message_partner_ids" in record._fields:
+                partners |= record.message_partner_ids
+            addresses = {normalize_address(record[primary] or "")} if primary else set()
+            addresses.update(partners.mapped("email_normalized"))
+            result[(model, record.id)] = {
+                form for address in addresses if address for form in address_forms(address)
+            }
+        return result
 
     @api.model
     def _find_reference_targets(self, emails, targets):
@@ -1346,13 +1496,77 @@ class CrmMailEmail(models.Model):
         if not names:
             return targets
         cases = self.env["crm.mail.case"].sudo().search([("name", "in", list(names))])
-        by_name = {case.name: case for case in cases}
+        by_name = {case.name: ("crm.mail.case", case.id) for case in cases}
+        wanted = {
+            (by_name[name], email.from_address)
+            for email in emails
+            for name in refs[email.id]
+            if name in by_name
+        }
+        allowed = self._filter_participants(wanted)
         for email in emails:
             for name in refs[email.id]:
-                case = by_name.get(name)
-                if case and email.from_address in case._participant_addresses():
-                    targets[email.id].setdefault(("crm.mail.case", case.id), "reference")
+                target = by_name.get(name)
+                if target and (target, email.from_address) in allowed:
+                    targets[email.id].setdefault(target, "reference")
         return targets
+
+    # ------------------------------------------------------------------
+    # Tokens of the mail this database sends
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _thread_token_key(self):
+        # A key of its own, derived from the database secret, for these tokens only.
+        return tools.hmac(self.env(su=True), "crm_mail_sync.thread_token", "").encode()
+
+    @api.model
+    def _token_message_id_for(self, values, domain=None):
+        """The Message-ID of new mail about a linkable record (a reply from a case, a
+        note mailed to followers, an auto-reply, an email written from the record),
+        carrying the token that lets answers to it join the record; None otherwise.
+
+        :param dict values: ``model`` and ``res_id`` of the record (mail.message values)
+        :param str domain: the right-hand side (default: the company's mail domain)
+        """
+        model, res_id = values.get("model"), values.get("res_id")
+        if (
+            not model
+            or not res_id
+            or values.get("crm_mail_email_id")
+            or model not in self._get_linkable_models()
+        ):
+            return None
+        return make_message_id(
+            self._thread_token_key(), model, res_id, domain or self._token_domain()
+        )
+
+    @api.model
+    def _token_domain(self):
+        """The right-hand side of token Message-IDs: the company's mail domain."""
+        # sudo: the alias domain is a system setting.
+        alias_domain = self.env.company.sudo().alias_domain_id.name
+        return alias_domain or socket.gethostname()
+
+    @api.model
+    def _read_token_message_ids(self, refs):
+        """Map the references that are valid tokens to their (existing) record."""
+        key = self._thread_token_key()
+        linkable = set(self._get_linkable_models())
+        found = {}
+        for ref in refs:
+            target = read_message_id(key, ref)
+            if target and target[0] in linkable:
+                found[ref] = target
+        ids_by_model = defaultdict(set)
+        for model, res_id in found.values():
+            ids_by_model[model].add(res_id)
+        existing = {
+            (model, record_id)
+            for model, ids in ids_by_model.items()
+            for record_id in self.env[model].sudo().browse(ids).exists().ids
+        }
+        return {ref: target for ref, target in found.items() if target in existing}
 
     # ------------------------------------------------------------------
     # Cases
@@ -1376,55 +1590,124 @@ class CrmMailEmail(models.Model):
             and (self.import_mode == "live" or account.archive_create_cases)
         )
 
+    def _prepare_case_values(self, author=None):
+        """Hook: the ``create`` values of the case this email opens.
+
+        :param author: the sender's partner, if known (found for the whole batch)
+        """
+        self.ensure_one()
+        account = self._case_account()
+        return {
+            "subject": self.subject or self.env._("(no subject)"),
+            "partner_id": author.id if author else False,
+            "account_id": account.id,
+            "team_id": (account.case_team_id or account.team_ids[:1]).id,
+        }
+
+    def _batch_parent(self, earlier):
+        """The email of ``earlier`` (Message-ID -> email, same batch) this one answers,
+        when its sender took part in it."""
+        self.ensure_one()
+        sender = set(address_forms(self.from_address)) if self.from_address else set()
+        for ref in self._thread_references():
+            parent = earlier.get(ref)
+            if parent and sender & parent._addresses():
+                return parent
+        return None
+
     @api.model
     def _process_cases(self, emails):
-        """Attach emails to their case, or open a case for the first of a thread."""
+        """Attach emails to their case, or open a case for the first of a thread.
+
+        The batch is taken in thread order, oldest first: an email answering another
+        of the batch, from one of its participants, goes where that one goes, so a
+        first email and its reply fetched together make one case.
+
+        :return: the links to cases that are news for the cases' followers (replies
+            joining an existing case), for the caller to notify; a new case's first
+            emails are its history and notify nobody
+        """
+        Link = self.env["crm.mail.email.link"].sudo()
         Case = self.env["crm.mail.case"].sudo()
-        new_cases = []
-        for email in emails:
-            link = email.link_ids.filtered(lambda link: link.res_model == "crm.mail.case")[:1]
-            if link:
-                case = Case.browse(link.res_id)
-                email.case_id = case
-                account = email._case_account() or case.account_id
-                if email.import_mode == "live" and account.reopen_closed_cases:
-                    case._reopen()
-            elif email._should_create_case():
-                new_cases.append(email)
-        if not new_cases:
-            return Case
-        authors = self._get_author_partners(new_cases)
-        cases = Case.create(
+        if not emails:
+            return Link
+        linked = {}
+        for link in Link.search(
+            [("email_id", "in", emails.ids), ("res_model", "=", "crm.mail.case")], order="id"
+        ):
+            linked.setdefault(link.email_id.id, Case.browse(link.res_id))
+        groups = self._thread_groups(emails, linked)
+        # A conversation of the batch with no case yet opens one at its first email
+        # that may open a case; the ones before it (our own mail, robots) stay out.
+        starts = {}
+        for root, group in groups.items():
+            if root not in linked:
+                start = next((email for email in group if email._should_create_case()), None)
+                if start:
+                    starts[root] = start
+        authors = self._get_author_partners(list(starts.values()))
+        new_cases = Case.create(
             [
-                {
-                    "subject": email.subject or self.env._("(no subject)"),
-                    "partner_id": authors.get(email.from_address, self.env["res.partner"]).id,
-                    "account_id": email._case_account().id,
-                    "team_id": (
-                        email._case_account().case_team_id or email._case_account().team_ids[:1]
-                    ).id,
-                }
-                for email in new_cases
+                email._prepare_case_values(authors.get(email.from_address))
+                for email in starts.values()
             ]
         )
-        for email, case in zip(new_cases, cases, strict=True):
-            email.case_id = case
+        case_of = dict(zip(starts, new_cases, strict=True))
+        case_of.update({root: linked[root] for root in groups if root in linked})
+        quiet, news = defaultdict(dict), defaultdict(dict)
+        for root, group in groups.items():
+            case = case_of.get(root)
+            if not case:
+                continue
+            if root in starts:
+                group = group[list(group).index(starts[root]) :]
+            group.write({"case_id": case.id})
+            targets = quiet if case in new_cases else news
+            for email in group.filtered(lambda email, case=case: linked.get(email.id) != case):
+                targets[email.id][("crm.mail.case", case.id)] = "thread"
+            if case not in new_cases:
+                self._reopen_case(case, group)
+        for case in new_cases:
             case._assign_case_user()
             if case.partner_id:
                 case.message_subscribe(partner_ids=case.partner_id.ids)
-        emails_by_id = self.browse([email.id for email in new_cases])
-        self._create_links(
-            emails_by_id,
-            {
-                email.id: {("crm.mail.case", case.id): "thread"}
-                for email, case in zip(new_cases, cases, strict=True)
-            },
-            notify=False,
-        )
-        for email, case in zip(new_cases, cases, strict=True):
+        self._create_links(emails.filtered(lambda e: e.id in quiet), quiet, notify=False)
+        links = self._create_links(emails.filtered(lambda e: e.id in news), news, notify=False)
+        for email, case in zip(starts.values(), new_cases, strict=True):
             if email._should_auto_reply():
                 case._send_auto_reply(email)
-        return cases
+        return links
+
+    @api.model
+    def _thread_groups(self, emails, linked):
+        """Group the batch by conversation, in thread order (oldest first).
+
+        :param dict linked: email id -> the case it is linked to already; such an
+            email heads a group of its own
+        :return: dict ``{id of the group's first email: emails of the group}``
+        """
+        ordered = emails.sorted(lambda email: (email.date or fields.Datetime.now(), email.id))
+        root_of, earlier = {}, {}
+        groups = defaultdict(lambda: self.browse())
+        for email in ordered:
+            parent = None if email.id in linked else email._batch_parent(earlier)
+            root_of[email.id] = root_of[parent.id] if parent else email.id
+            earlier.setdefault(email.message_id, email)
+            groups[root_of[email.id]] |= email
+        return groups
+
+    @api.model
+    def _reopen_case(self, case, emails):
+        """Hook: a customer's live mail on a closed case reopens it, when its mailbox
+        says so; mail the case sent itself (a synced Sent copy) never does."""
+        incoming = emails.filtered(
+            lambda email: email.direction == "incoming" and email.import_mode == "live"
+        )
+        if not incoming:
+            return
+        account = incoming[:1]._case_account() or case.account_id
+        if account.reopen_closed_cases:
+            case._reopen()
 
     @api.model
     def _fetched_addresses(self):
@@ -1460,6 +1743,48 @@ class CrmMailEmail(models.Model):
         )
         return sent < max(account.auto_reply_limit, 0)
 
+    # ------------------------------------------------------------------
+    # Linking by address
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _internal_addresses(self):
+        """``(addresses, domains)`` that are the database's own: the mailboxes it
+        fetches, and the domains of its companies, alias domains and mailboxes (free
+        mail providers aside). Never a counterpart of an email."""
+        # sudo: settings and every account, whoever runs the sync.
+        accounts = self.env["crm.mail.account"].sudo().with_context(active_test=False).search([])
+        addresses = {normalize_address(address) for address in accounts.mapped("email")}
+        domains = set(self.env["mail.alias.domain"].sudo().search([]).mapped("name"))
+        domains.update(
+            normalize_address(email).rpartition("@")[2]
+            for email in self.env["res.company"].sudo().search([]).mapped("email")
+            if email
+        )
+        domains.update(
+            address.rpartition("@")[2]
+            for address in addresses
+            if address and not is_freemail(address.rpartition("@")[2])
+        )
+        domains.discard("")
+        return (
+            {form for address in addresses if address for form in address_forms(address)},
+            {name.lower() for name in domains if name},
+        )
+
+    @api.model
+    def _counterpart_addresses(self, addresses, internal):
+        """The addresses of an email that are not the database's own (see
+        ``_internal_addresses``): whom the email is exchanged with."""
+        own, domains = internal
+        return [
+            address
+            for address in addresses
+            if address
+            and not set(address_forms(address)) & own
+            and not domain_of(address) & domains
+        ]
+
     @api.model
     def _external_addresses(self, email):
         """The addresses of From/To/Cc that are not the email's own mailboxes."""
@@ -1474,16 +1799,15 @@ class CrmMailEmail(models.Model):
         all_addresses = set().union(*addresses_by_email.values()) if addresses_by_email else set()
         if not all_addresses:
             return
-        partners = self._match_partners(all_addresses)
-        partners_by_address = defaultdict(list)
-        for partner in partners:
-            partners_by_address[partner.email_normalized].append(partner)
+        partners_by_address = self._match_partners(all_addresses)
+        partners = self.env["res.partner"].union(*partners_by_address.values())
         leads = self._match_leads(all_addresses, partners)
         leads_by_address = defaultdict(list)
         leads_by_partner = defaultdict(list)
+        form_of = {form: address for address in all_addresses for form in address_forms(address)}
         for lead in leads:
-            if lead.email_normalized:
-                leads_by_address[lead.email_normalized].append(lead)
+            if lead.email_normalized in form_of:
+                leads_by_address[form_of[lead.email_normalized]].append(lead)
             if lead.partner_id:
                 leads_by_partner[lead.partner_id.id].append(lead)
         for email_id, addresses in addresses_by_email.items():
@@ -1501,36 +1825,52 @@ class CrmMailEmail(models.Model):
 
     @api.model
     def _match_partners(self, addresses):
-        """Hook: partners whose normalised address is one of ``addresses``.
+        """Hook: ``{address: partners}`` for the partners whose address is one of
+        ``addresses`` (in either form of an internationalised domain).
 
         Internal users' partners are left out: colleagues' addresses say nothing about
         which customer an email concerns.
         """
-        partners = self.env["res.partner"].search([("email_normalized", "in", list(addresses))])
+        form_of = {form: address for address in addresses for form in address_forms(address)}
+        partners = self.env["res.partner"].search([("email_normalized", "in", list(form_of))])
         internal = self.env["res.users"].search(
             [("partner_id", "in", partners.ids), ("share", "=", False)]
         )
-        return partners - internal.partner_id
+        result = defaultdict(lambda: self.env["res.partner"])
+        for partner in partners - internal.partner_id:
+            result[form_of[partner.email_normalized]] |= partner
+        return result
 
     @api.model
     def _match_leads(self, addresses, partners):
         """Hook: open leads and opportunities of these addresses or partners."""
+        forms = [form for address in addresses for form in address_forms(address)]
         return self.env["crm.lead"].search(
             [
                 ("stage_id.is_won", "=", False),
                 "|",
-                ("email_normalized", "in", list(addresses)),
+                ("email_normalized", "in", forms),
                 ("partner_id", "in", partners.ids),
             ]
         )
 
+    # ------------------------------------------------------------------
+    # Chatter entries
+    # ------------------------------------------------------------------
+
     @api.model
     def _create_links(self, emails, targets, notify=True):
-        """Create the links (skipping existing ones) and their chatter entries."""
+        """Create the links (skipping existing ones) and their chatter entries.
+
+        Each link gets one entry in its record's chatter, which only points at the
+        email (see mail.message). Mail that Odoo itself sent on the record (a reply
+        from a case) has its message there already: the synced copy of it (from the
+        Sent folder) takes that message as its entry instead of adding a second one.
+        """
         Link = self.env["crm.mail.email.link"]
         existing = set()
         if emails:
-            for link in Link.search([("email_id", "in", emails.ids)]):
+            for link in Link.sudo().search([("email_id", "in", emails.ids)]):
                 existing.add((link.email_id.id, link.res_model, link.res_id))
         pending = []
         for email in emails:
@@ -1540,28 +1880,25 @@ class CrmMailEmail(models.Model):
                     existing.add((email.id, model, res_id))
         if not pending:
             return Link
-        # sudo: the sync writes every record's chatter; what a user may read of it
-        # is still decided by Odoo's rules on those records.
-        public = [entry for entry in pending if not entry[0].is_private]
-        authors = self._get_author_partners({email for email, *_rest in public})
-        names = self._get_record_names({(model, res_id) for _email, model, res_id, _r in public})
+        sent_by_odoo = self._odoo_messages_of(pending)
+        to_post = [entry for entry in pending if entry[:3] not in sent_by_odoo]
+        names = self._get_record_names({(model, res_id) for _e, model, res_id, _r in to_post})
+        # sudo: the sync writes every record's chatter; the entries hold nothing but a
+        # pointer to the email, whose own rules decide what each reader sees.
         messages = (
             self.env["mail.message"]
             .sudo()
             .create(
                 [
-                    email._prepare_chatter_values(
-                        model, res_id, authors.get(email.from_address), names.get((model, res_id))
-                    )
-                    for email, model, res_id, _reason in public
+                    email._prepare_chatter_values(model, res_id, names.get((model, res_id)))
+                    for email, model, res_id, _reason in to_post
                 ]
             )
         )
-        # Private emails are linked but not shown in any chatter.
-        message_of = {
-            (email.id, model, res_id): message.id
-            for (email, model, res_id, _reason), message in zip(public, messages, strict=True)
-        }
+        message_of = dict(sent_by_odoo)
+        message_of.update(
+            {entry[:3]: message.id for entry, message in zip(to_post, messages, strict=True)}
+        )
         links = Link.sudo().create(
             [
                 {
@@ -1569,7 +1906,7 @@ class CrmMailEmail(models.Model):
                     "res_model": model,
                     "res_id": res_id,
                     "reason": reason,
-                    "mail_message_id": message_of.get((email.id, model, res_id), False),
+                    "mail_message_id": message_of.get((email, model, res_id), False),
                 }
                 for email, model, res_id, reason in pending
             ]
@@ -1578,11 +1915,33 @@ class CrmMailEmail(models.Model):
             links._notify_followers()
         return links
 
-    def _prepare_chatter_values(self, res_model, res_id, author=None, record_name=None):
-        """Hook: the mail.message values of this email in a record's chatter.
+    @api.model
+    def _odoo_messages_of(self, pending):
+        """Map ``(email, model, res_id)`` of ``pending`` to the message Odoo posted on
+        that record with the email's Message-ID, when Odoo sent the email itself."""
+        message_ids = list({email.message_id for email, *_rest in pending})
+        self.env["mail.message"].flush_model(["message_id", "model", "res_id"])
+        self.env.cr.execute(
+            """SELECT message_id, model, res_id, MIN(id) FROM mail_message
+                WHERE message_id = ANY(%s) AND crm_mail_email_id IS NULL
+                  AND model IS NOT NULL AND res_id IS NOT NULL
+             GROUP BY message_id, model, res_id""",
+            (message_ids,),
+        )
+        posted = {(row[0], row[1], row[2]): row[3] for row in self.env.cr.fetchall()}
+        return {
+            (email, model, res_id): posted[(email.message_id, model, res_id)]
+            for email, model, res_id, _reason in pending
+            if (email.message_id, model, res_id) in posted
+        }
 
-        ``reply_to`` and ``record_name`` are given so that mail.message does not
-        compute them one message at a time.
+    def _prepare_chatter_values(self, res_model, res_id, record_name=None):
+        """Hook: the mail.message values of this email's entry in a record's chatter.
+
+        No subject, body, sender, recipients or files: the entry points at the email
+        (``crm_mail_email_id``) and shows what the email's rules let each reader see.
+        Its date is the email's; ``reply_to`` and ``record_name`` are given so that
+        mail.message does not compute them one message at a time.
         """
         self.ensure_one()
         return {
@@ -1592,16 +1951,135 @@ class CrmMailEmail(models.Model):
             # An internal note: the synced email is history for the team; customers
             # following the record (portal) do not receive it again.
             "subtype_id": self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_note"),
-            "body": self.body_html,
-            "subject": self.subject,
-            "email_from": self.email_from,
-            "reply_to": self.reply_to or self.email_from,
+            "body": "",
+            "author_id": False,
+            "email_from": False,
+            "reply_to": False,
             "record_name": record_name or False,
-            "author_id": author.id if author else False,
             "date": self.date,
-            "message_id": self.message_id,
-            "attachment_ids": [Command.set(self.attachment_ids.ids)],
+            "crm_mail_email_id": self.id,
         }
+
+    def _chatter_content(self, readable, author=None):
+        """What a chatter entry of this email shows the current user (see mail.message).
+
+        :param bool readable: the email's access verdict for that user
+        :param author: the sender's partner, if any
+        :return: dict of ``body``, ``subject``, ``email_from``, ``author_id`` and
+            ``attachment_ids``, as the entry's fields would hold them
+        """
+        self.ensure_one()
+        if not readable:
+            return {
+                "body": chatter_placeholder(self.env, self.direction),
+                "subject": False,
+                "email_from": False,
+                "author_id": self.env["res.partner"],
+                "attachment_ids": self.env["ir.attachment"],
+            }
+        # The reader's own view of the body: remote images stay blocked until shown.
+        body = self.body_display or (
+            Markup("<pre>%s</pre>") % self.body_text if self.body_text else Markup("")
+        )
+        return {
+            "body": body or Markup("<p><em>%s</em></p>") % self.env._("(no text)"),
+            "subject": self.subject or False,
+            "email_from": self.email_from or False,
+            "author_id": author or self.env["res.partner"],
+            "attachment_ids": self.attachment_ids,
+        }
+
+    @api.model
+    def _chatter_authors(self, emails):
+        """Map email ids to the partner shown as their author (one query)."""
+        emails = self.browse([email.id for email in emails]).sudo()
+        by_address = self._get_author_partners(emails)
+        return {
+            email.id: email.sent_by_user_id.partner_id or by_address.get(email.from_address)
+            for email in emails
+        }
+
+    @contextmanager
+    def _chatter_content_cached(self, message):
+        """Let Odoo's notification layout render ``message`` with this email's content.
+
+        The content is put in the cache of the entry, never written: the entry keeps
+        holding nothing (see mail.message); it is dropped from the cache on leaving.
+        """
+        self.ensure_one()
+        content = self._chatter_content(True, self._chatter_authors(self).get(self.id))
+        cache = self.env.cache
+        for fname in ("body", "subject", "email_from", "author_id"):
+            field = message._fields[fname]
+            cache.update(message, field, [field.convert_to_cache(content[fname], message)])
+        try:
+            yield
+        finally:
+            message.invalidate_recordset(["body", "subject", "email_from", "author_id"])
+
+    def _notify_by_email(self, record, message, recipients_data):
+        """Mail this email to the followers of ``record`` who get notifications by email.
+
+        Odoo's layout is rendered for the entry ``message`` (its content cached, see
+        ``_chatter_content_cached``); each notification is a mail of its own, deleted
+        once sent, so that nothing of the email is ever written onto the entry.
+        """
+        self.ensure_one()
+        partners_data = [data for data in recipients_data if data["notif"] == "email"]
+        if not partners_data:
+            return self.env["mail.mail"]
+        mail_values, notifications = [], []
+        for _lang, render_values, group in record._notify_get_classified_recipients_iterator(
+            message, partners_data
+        ):
+            recipients = group.pop("recipients")
+            if not recipients:
+                continue
+            body = record._notify_by_email_render_layout(
+                message, group, render_values=render_values
+            )
+            mail_values.append(
+                {
+                    "subject": self.subject or record.display_name,
+                    "email_from": self.email_from or False,
+                    "body_html": body,
+                    "recipient_ids": [Command.link(pid) for pid in recipients],
+                    "references": self.message_id,
+                    "auto_delete": True,
+                }
+            )
+            notifications.append(recipients)
+        # sudo: the sync mails the followers it selected (all readers of the email).
+        mails = self.env["mail.mail"].sudo().create(mail_values)
+        self.env["mail.notification"].sudo().create(
+            [
+                {
+                    "mail_message_id": message.id,
+                    "mail_mail_id": mail.id,
+                    "res_partner_id": partner_id,
+                    "notification_type": "email",
+                    "notification_status": "ready",
+                    "is_read": True,
+                }
+                for mail, recipients in zip(mails, notifications, strict=True)
+                for partner_id in recipients
+            ]
+        )
+        return mails
+
+    @api.model
+    def _search_chatter_term(self, term):
+        """The emails the current user may read whose subject, sender or text holds
+        ``term`` (a Query, for the chatter's search)."""
+        return self._search(
+            [
+                "|",
+                "|",
+                ("subject", "ilike", term),
+                ("email_from", "ilike", term),
+                ("body_text", "ilike", term),
+            ]
+        )
 
     @api.model
     def _get_record_names(self, targets):
@@ -1611,7 +2089,7 @@ class CrmMailEmail(models.Model):
             ids_by_model[model].append(res_id)
         names = {}
         for model, ids in ids_by_model.items():
-            # sudo: names for the chatter copies, written by the sync.
+            # sudo: names for the chatter entries, written by the sync.
             records = self.env[model].sudo().browse(ids)
             for record in records:
                 names[(model, record.id)] = record.display_name
@@ -1619,16 +2097,17 @@ class CrmMailEmail(models.Model):
 
     @api.model
     def _get_author_partners(self, emails):
-        """Map sender addresses to a partner, in one query."""
-        addresses = list({email.from_address for email in emails if email.from_address})
+        """Map sender addresses to a partner (either form of the address), in one query."""
+        addresses = {email.from_address for email in emails if email.from_address}
         if not addresses:
             return {}
+        form_of = {form: address for address in addresses for form in address_forms(address)}
         partners = self.env["res.partner"].search(
-            [("email_normalized", "in", addresses)], order="id"
+            [("email_normalized", "in", list(form_of))], order="id"
         )
         result = {}
         for partner in partners:
-            result.setdefault(partner.email_normalized, partner)
+            result.setdefault(form_of[partner.email_normalized], partner)
         return result
 
     @api.model

@@ -2,6 +2,7 @@
 from collections import defaultdict
 
 from odoo import Command, api, fields, models
+from odoo.osv import expression
 
 
 class CrmMailEmailLink(models.Model):
@@ -66,24 +67,72 @@ class CrmMailEmailLink(models.Model):
             )
             link.model_name = descriptions.get(link.res_model, link.res_model)
 
+    # ------------------------------------------------------------------
+    # Access: a link is visible to who may read its email
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _search(self, domain, offset=0, limit=None, order=None):
+        # The email's own rules decide, through a subquery evaluated as the caller:
+        # links copy no rule of their own that could drift from the email's.
+        if not self.env.su:
+            domain = expression.AND([domain, [("email_id", "any", [])]])
+        return super()._search(domain, offset=offset, limit=limit, order=order)
+
+    def _check_access(self, operation):
+        result = super()._check_access(operation)
+        if self.env.su or not self:
+            return result
+        links = self - result[0] if result else self
+        # sudo: only which email a link is of; the verdict is the email's, for the user.
+        emails = links.sudo().email_id
+        readable = emails.with_env(self.env)._filtered_access("read")
+        forbidden = links.filtered(lambda link: link.sudo().email_id not in readable)
+        if not forbidden:
+            return result
+        if result:
+            return (result[0] + forbidden, result[1])
+        return (forbidden, lambda: forbidden._make_access_error(operation))
+
     def unlink(self):
         """Unlinking also removes the email's entry from the record's chatter."""
-        # sudo: the chatter copy was written by the sync, not by this user.
-        messages = self.sudo().mail_message_id
+        # sudo: the chatter entry was written by the sync, not by this user. Only the
+        # entry this email made: an Odoo message it was matched to stays.
+        messages = self.sudo().mail_message_id.filtered(
+            lambda message: message.crm_mail_email_id in self.sudo().email_id
+        )
         result = super().unlink()
         messages.unlink()
         return result
 
-    def _notify_followers(self):
-        """Notify the internal followers of each linked record of a live email.
+    # ------------------------------------------------------------------
+    # Notifications
+    # ------------------------------------------------------------------
 
-        Followers learn of the email even when they are not among its recipients;
-        users who received it in a mailbox of their own are not told twice, and
-        archive-mode mail notifies nobody.
+    def _notify_rank(self):
+        """Hook: which entry of an email its notification points at (lowest first):
+        the case, then the lead, then the person, then the company."""
+        self.ensure_one()
+        order = {"crm.mail.case": 0, "crm.lead": 1, "res.partner": 2}
+        is_company = (
+            self.res_model == "res.partner"
+            and self.env["res.partner"].sudo().browse(self.res_id).is_company
+        )
+        return (order.get(self.res_model, 3), is_company, self.id)
+
+    def _notify_followers(self):
+        """Tell the internal followers of the linked records about a live email, once.
+
+        Followers learn of the email even when they are not among its recipients. A
+        follower of several records the email is linked to (a contact, its company and
+        a lead) hears of it once, on one entry (``_notify_rank``). Followers who may not
+        read the email hear nothing, since the notification carries its content; the
+        users who received it in a mailbox of their own, and its author, are not told
+        again; archive-mode mail and filtered mail notify nobody.
         """
         links = self.filtered(
             lambda link: (
-                link.mail_message_id
+                link.mail_message_id.crm_mail_email_id == link.email_id
                 and link.email_id.import_mode == "live"
                 and not link.email_id.no_notify
             )
@@ -104,20 +153,63 @@ class CrmMailEmailLink(models.Model):
         )
         by_record = defaultdict(set)
         for follower in followers:
-            by_record[(follower.res_model, follower.res_id)].add(follower.partner_id.id)
+            by_record[(follower.res_model, follower.res_id)].add(follower.partner_id)
+        links_of = defaultdict(lambda: self.browse())
         for link in links:
-            email = link.email_id
+            links_of[link.email_id] |= link
+        candidates = {}
+        for email, email_links in links_of.items():
+            partners = set().union(
+                *(by_record.get((link.res_model, link.res_id), set()) for link in email_links)
+            )
             owners = email.account_ids.filtered(
                 lambda account: account.account_type == "personal"
             ).user_id.partner_id
-            recipients = by_record.get((link.res_model, link.res_id), set())
-            recipients -= set(owners.ids) | {link.mail_message_id.author_id.id}
-            if not recipients:
-                continue
-            message = link.mail_message_id.sudo()
-            message.partner_ids = [Command.set(sorted(recipients))]
-            record = self.env[link.res_model].sudo().browse(link.res_id)
-            record._notify_thread(message)
+            author = self.env["crm.mail.email"]._chatter_authors(email).get(email.id)
+            partners -= set(owners) | set(author or ())
+            if partners:
+                candidates[email] = partners
+        readers = self._readers(candidates)
+        for email, partners in candidates.items():
+            recipients = {partner for partner in partners if (partner, email) in readers}
+            if recipients:
+                anchor = min(links_of[email], key=lambda link: link._notify_rank())
+                anchor._notify(sorted(partner.id for partner in recipients))
+
+    @api.model
+    def _readers(self, candidates):
+        """The ``(partner, email)`` pairs of ``candidates`` whose partner has an internal
+        user allowed to read the email, with one search per user.
+
+        :param dict candidates: email -> set of res.partner
+        """
+        emails_of_user = defaultdict(set)
+        for email, partners in candidates.items():
+            for partner in partners:
+                for user in partner.user_ids.filtered(lambda user: not user.share):
+                    emails_of_user[user].add(email.id)
+        readers = set()
+        Email = self.env["crm.mail.email"]
+        for user, email_ids in emails_of_user.items():
+            readable = Email.browse(email_ids).with_user(user)._filtered_access("read")
+            readers.update((user.partner_id, email) for email in readable)
+        return readers
+
+    def _notify(self, partner_ids):
+        """Notify ``partner_ids`` of this link's email, on its chatter entry."""
+        self.ensure_one()
+        message = self.mail_message_id.sudo()
+        email = self.email_id.sudo()
+        record = self.env[self.res_model].sudo().browse(self.res_id)
+        message.partner_ids = [Command.set(partner_ids)]
+        with email._chatter_content_cached(message):
+            recipients_data = [
+                data
+                for data in record._notify_get_recipients(message, {})
+                if data["id"] in partner_ids
+            ]
+            record._notify_thread_by_inbox(message, recipients_data)
+            email._notify_by_email(record, message, recipients_data)
 
     def action_open_record(self):
         self.ensure_one()

@@ -1,6 +1,8 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import api, fields, models
+from odoo.tools import SQL
 
+from ..lib.filters import domain_excluded, parse_domains
 from .crm_mail_folder import BigInteger
 
 BATCH_SIZE = 500
@@ -20,16 +22,40 @@ class CrmMailLinkRequest(models.Model):
 
     @api.model
     def _emails_of_address(self, address, after_id=0, limit=None):
-        """Archived emails from or to ``address`` (exact match), oldest id first."""
+        """Archived emails from or to ``address`` that may be linked, oldest id first.
+
+        An indexed lookup (see crm.mail.email.init), so its cost follows the emails of
+        the address, not the size of the archive. Emails a filter or an excluded domain
+        keeps unlinked stay so; an address in an excluded domain (global, or of the
+        mailbox holding the email) links nothing.
+        """
         Email = self.env["crm.mail.email"]
-        Email.flush_model(["from_address", "recipient_addresses"])
+        Account = self.env["crm.mail.account"].sudo().with_context(active_test=False)
+        # sudo: a system setting.
+        global_domains = parse_domains(
+            self.env["ir.config_parameter"].sudo().get_param("crm_mail_sync.excluded_domains")
+        )
+        if domain_excluded([address], global_domains):
+            return Email
+        excluding = [
+            account.id
+            for account in Account.search([("excluded_domains", "!=", False)])
+            if domain_excluded([address], account._get_excluded_domains())
+        ]
+        Email.flush_model(["from_address", "recipient_addresses", "no_link", "account_ids"])
         self.env.cr.execute(
-            """SELECT id FROM crm_mail_email
-                WHERE id > %s
-                  AND (from_address = %s
-                       OR %s = ANY(string_to_array(recipient_addresses, ',')))
-             ORDER BY id LIMIT %s""",
-            (after_id, address, address, limit or BATCH_SIZE),
+            SQL(
+                """SELECT id FROM crm_mail_email
+                    WHERE id > %s AND %s AND no_link IS NOT TRUE
+                      AND NOT EXISTS (SELECT 1 FROM crm_mail_email_account_rel r
+                                       WHERE r.email_id = crm_mail_email.id
+                                         AND r.account_id = ANY(%s))
+                 ORDER BY id LIMIT %s""",
+                after_id,
+                Email._address_condition(address),
+                excluding,
+                limit or BATCH_SIZE,
+            )
         )
         return Email.browse([row[0] for row in self.env.cr.fetchall()])
 

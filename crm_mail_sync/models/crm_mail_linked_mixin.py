@@ -28,6 +28,10 @@ class CrmMailLinkedMixin(models.AbstractModel):
 
     def _compute_crm_mail_email_count(self):
         Email = self.env["crm.mail.email"]
+        if not Email.has_access("read"):
+            # A user without an Emails level counts none (and may still open the record).
+            self.crm_mail_email_count = 0
+            return
         for record in self:
             record.crm_mail_email_count = (
                 Email.search_count(record._crm_mail_link_domain()) if record.id else 0
@@ -51,11 +55,19 @@ class CrmMailLinkedMixin(models.AbstractModel):
         return records
 
     def write(self, vals):
-        result = super().write(vals)
-        if self._crm_mail_address_field in vals and not self.env.context.get(
+        if self._crm_mail_address_field not in vals or self.env.context.get(
             "crm_mail_sync_no_archive_link"
         ):
-            self.filtered("email_normalized")._crm_mail_link_archive()
+            return super().write(vals)
+        # Only a record whose address really changed looks the archive up: saving a
+        # form that resends the same address costs nothing.
+        before = {record.id: record.email_normalized for record in self}
+        result = super().write(vals)
+        self.filtered(
+            lambda record: (
+                record.email_normalized and record.email_normalized != before.get(record.id)
+            )
+        )._crm_mail_link_archive()
         return result
 
     def _crm_mail_link_archive(self):

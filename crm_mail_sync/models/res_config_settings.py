@@ -1,5 +1,8 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+from ..lib.network_policy import invalid_entries
 
 
 class ResConfigSettings(models.TransientModel):
@@ -8,6 +11,29 @@ class ResConfigSettings(models.TransientModel):
     crm_mail_sync_excluded_domains = fields.Char(
         string="Excluded Email Domains",
         config_parameter="crm_mail_sync.excluded_domains",
-        help="Comma-separated domains: synced mail to or from them is neither linked to "
-        "records nor shared with other users (e.g. your own company's domain).",
+        help="Comma-separated domains: synced mail exchanged with them (a sender or "
+        "recipient other than your own mailboxes and company domains) is neither linked "
+        "to records nor shared with other users, e.g. a law firm's domain.",
     )
+    crm_mail_sync_allowed_mail_hosts = fields.Char(
+        string="Allowed Mail Hosts",
+        config_parameter="crm_mail_sync.allowed_mail_hosts",
+        help="Comma-separated host names, IP addresses and networks (e.g. "
+        "mail.intranet.example, 10.0.0.5, 192.168.10.0/24). The personal mail accounts "
+        "of users who are not administrators may not reach loopback, link-local or "
+        "private addresses unless they are listed here; a host name allows the accounts "
+        "whose server is that name.",
+    )
+
+    @api.constrains("crm_mail_sync_allowed_mail_hosts")
+    def _check_crm_mail_sync_allowed_mail_hosts(self):
+        for settings in self:
+            invalid = invalid_entries(settings.crm_mail_sync_allowed_mail_hosts)
+            if invalid:
+                raise ValidationError(
+                    self.env._(
+                        "Allowed Mail Hosts takes host names, IP addresses and networks "
+                        "(no ports): %s",
+                        ", ".join(invalid),
+                    )
+                )

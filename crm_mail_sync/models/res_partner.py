@@ -7,10 +7,14 @@ class ResPartner(models.Model):
     _inherit = ["res.partner", "crm.mail.linked.mixin"]
 
     def write(self, vals):
+        if "email" not in vals:
+            return super().write(vals)
+        before = {partner.id: partner.email_normalized for partner in self}
         result = super().write(vals)
-        if "email" in vals and self.user_ids:
+        changed = self.filtered(lambda partner: partner.email_normalized != before[partner.id])
+        if changed.user_ids:
             # The 'Own' level follows the users' addresses.
-            self.env["crm.mail.email"].sudo()._refresh_address_users(self.user_ids)
+            self.env["crm.mail.email"].sudo()._refresh_address_users(changed.user_ids)
         return result
 
     def _crm_mail_linked_records(self):

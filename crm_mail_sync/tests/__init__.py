@@ -1,8 +1,12 @@
 from . import (
+    test_access_findings,
     test_access_levels,
     test_account_security,
     test_case_mail,
     test_cases,
+    test_connection_policy,
+    test_content_access,
+    test_erasure,
     test_filters,
     test_fault_recovery,
     test_fingerprint,

@@ -22,6 +22,11 @@ class CrmMailSyncCase(TransactionCase):
         cls.env = cls.env(context=dict(cls.env.context, tracking_disable=True))
         cls.Account = cls.env["crm.mail.account"]
         cls.Email = cls.env["crm.mail.email"]
+        # The Dovecot is on loopback, which the personal accounts of users who are not
+        # administrators may only reach once it is an allowed mail host.
+        cls.env["ir.config_parameter"].set_param(
+            "crm_mail_sync.allowed_mail_hosts", cls.dovecot.host
+        )
         cls.mail_admin = new_test_user(
             cls.env,
             login="crm_mail_admin",
@@ -115,6 +120,11 @@ class CrmMailSyncCase(TransactionCase):
 
     def emails_of(self, account):
         return self.Email.search([("account_ids", "in", account.ids)])
+
+    @staticmethod
+    def chatter_entries(record, email):
+        """The entries of ``email`` in ``record``'s chatter (they hold no content)."""
+        return record.message_ids.filtered(lambda message: message.crm_mail_email_id == email)
 
     @staticmethod
     def messages(count, seed=0, **kw):

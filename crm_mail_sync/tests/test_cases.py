@@ -77,7 +77,7 @@ class TestCases(CrmMailSyncCase):
         self.assertEqual(case.partner_id, self.customer)
         self.assertEqual(case.team_id, self.team)
         self.assertIn(case.user_id, self.agents)
-        self.assertTrue(case.message_ids.filtered(lambda m: m.subject == "Printer broken"))
+        self.assertTrue(self.chatter_entries(case, first))
         reply = self.deliver(
             subject="Re: Printer broken", extra_headers=["In-Reply-To: <t1@customer.example>"]
         )

@@ -132,7 +132,7 @@ class TestFilters(CrmMailSyncCase):
         self.assertTrue(email.is_marked_read)
         self.assertTrue(email.no_link)
         self.assertFalse(email.link_ids)
-        self.assertFalse(partner.message_ids.filtered(lambda m: m.subject == "Weekly deals"))
+        self.assertFalse(partner.message_ids.crm_mail_email_id)
 
     def test_do_not_notify(self):
         follower = self.env["res.users"].create(
@@ -141,7 +141,7 @@ class TestFilters(CrmMailSyncCase):
                 "login": "filter_follower",
                 "email": "ff@ourcompany.example",
                 "notification_type": "inbox",
-                "groups_id": [(6, 0, [self.env.ref("base.group_user").id])],
+                "groups_id": [(6, 0, [self.env.ref("crm_mail_sync.group_crm_mail_all").id])],
             }
         )
         partner = self.env["res.partner"].create({"name": "Loud", "email": "loud@shop.example"})

@@ -173,9 +173,22 @@ class TestSending(CrmMailSyncCase):
         archived = self.sent_email("Confidential offer")
         self.assertTrue(archived.is_private)
         self.assertTrue(archived.request_read_receipt)
-        # Linked, but a private email never shows in a chatter.
+        # Linked; its chatter entries show it to its sender alone (and administrators).
         self.assertTrue(archived.link_ids)
-        self.assertFalse(archived.link_ids.mail_message_id)
+        entries = archived.link_ids.mail_message_id.filtered(lambda m: m.model == "res.partner")
+        self.assertTrue(entries)
+        self.assertEqual(
+            {v["subject"] for v in entries.with_user(self.mail_user).read(["subject"])},
+            {"Confidential offer"},
+        )
+        colleague = new_test_user(
+            self.env,
+            login="sending_all_level",
+            groups="crm_mail_sync.group_crm_mail_all",
+        )
+        self.assertEqual(
+            {v["subject"] for v in entries.with_user(colleague).read(["subject"])}, {False}
+        )
 
     def test_signature_can_be_left_out(self):
         composer = self.composer(subject="Unsigned", email_add_signature=False)

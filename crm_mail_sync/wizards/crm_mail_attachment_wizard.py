@@ -50,8 +50,6 @@ class CrmMailAttachmentWizard(models.TransientModel):
         if not self.target or not self.attachment_ids:
             raise UserError(self.env._("Choose the files and the record to save them to."))
         self.email_id.check_access("read")
-        if self.email_id._hidden_private():
-            raise UserError(self.env._("This email is private."))
         self.target.check_access("write")
         files = self.attachment_ids & self.email_id.attachment_ids
         # sudo: the files belong to the email archive, which users only read; the
@@ -64,6 +62,8 @@ class CrmMailAttachmentWizard(models.TransientModel):
                     "mimetype": attachment.mimetype,
                     "res_model": self.target._name,
                     "res_id": self.target.id,
+                    # Deleting or forgetting the email deletes the copies too.
+                    "crm_mail_email_id": self.email_id.id,
                 }
                 for attachment in files
             ]

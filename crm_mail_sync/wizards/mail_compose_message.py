@@ -176,6 +176,10 @@ class MailComposeMessage(models.TransientModel):
         account = self._crm_mail_account()
         if not account._can_send(self.env.user):
             raise AccessError(self.env._("You may not send email from %s.", account.display_name))
+        # The files and the email answered are read as superuser below: the user must be
+        # allowed to read them (an email's files follow the email's own rules).
+        self.crm_mail_record_attachment_ids.check_access("read")
+        self.crm_mail_parent_email_id.check_access("read")
         if not (self.subject or "").strip():
             raise UserError(self.env._("Write a subject before sending."))
         to, cc, _bcc = self._crm_mail_recipients()
@@ -263,6 +267,15 @@ class MailComposeMessage(models.TransientModel):
         to, cc, bcc = self._crm_mail_recipients()
         sender = account._get_sender_address(self.env.user)
         domain = account.email.rpartition("@")[2] or None
+        record = self._crm_mail_record()
+        # Written from a record: answers to it join that record (a token Message-ID).
+        message_id = (
+            self.env["crm.mail.email"]._token_message_id_for(
+                {"model": record._name, "res_id": record.id}, domain=domain
+            )
+            if record
+            else None
+        )
         return self.env["ir.mail_server"].build_email(
             email_from=sender,
             email_to=to,
@@ -272,7 +285,7 @@ class MailComposeMessage(models.TransientModel):
             email_bcc=bcc,
             reply_to=sender,
             attachments=self._crm_mail_attachments(),
-            message_id=make_msgid(domain=domain),
+            message_id=message_id or make_msgid(domain=domain),
             references=self._crm_mail_references(),
             subtype="html",
             headers=self._crm_mail_headers(),

@@ -1,0 +1,77 @@
+"""Email addresses: the one normaliser of the add-on, and the forms to look them up by.
+
+Odoo keeps ``email_normalized`` on contacts, leads and users' partners, filled by
+``odoo.tools.email_normalize``: the local part is lowercased only when it is ASCII
+(SMTPUTF8 local parts are case-sensitive), the domain is lowercased and kept as
+written, Unicode or not. The archive stores addresses in exactly that form, so that
+an address read from a message and the same address typed on a contact compare
+equal, whatever its case or script.
+
+An internationalised domain travels either as Unicode (SMTPUTF8 mail) or in its
+ASCII ("xn--") form; both are the same address. ``address_forms`` gives both, for
+lookups against what Odoo stored, which may hold either.
+"""
+
+from functools import lru_cache
+
+
+def normalize_address(addr):
+    """Return ``addr`` as Odoo's ``email_normalize`` would store it, or '' when it is
+    not one address.
+
+    Stripped of whitespace, ``<>`` and ``mailto:``; an ASCII local part lowercased,
+    a non-ASCII one kept as is; the domain lowercased, in the script it was written in.
+    """
+    if not addr or not isinstance(addr, str):
+        return ""
+    return _normalize_address(addr)
+
+
+@lru_cache(maxsize=8192)
+def _normalize_address(addr):
+    # Cached: a mailbox repeats the same few hundred addresses thousands of times.
+    addr = addr.strip().strip("<>").strip()
+    if addr[:7].lower() == "mailto:":
+        addr = addr[7:]
+    if any(char.isspace() for char in addr):
+        # "John Doe john@example.com" (no angle brackets): keep the one address in it.
+        candidates = [token.strip("<>,;") for token in addr.split() if "@" in token]
+        if len(candidates) != 1:
+            return ""
+        addr = candidates[0]
+    local, sep, domain = addr.rpartition("@")
+    domain = domain.strip(".")
+    if not sep or not local or not domain or "@" in local.strip('"') or "<" in addr:
+        return ""
+    if local.isascii():
+        local = local.lower()
+    return f"{local}@{domain.lower()}"
+
+
+@lru_cache(maxsize=8192)
+def address_forms(address):
+    """The forms a normalised ``address`` may be stored under: itself and, for an
+    internationalised domain, its Unicode or ASCII ("xn--") twin.
+
+    :param str address: an address as ``normalize_address`` returns it
+    :rtype: tuple
+    """
+    if not address:
+        return ()
+    local, _sep, domain = address.rpartition("@")
+    twin = None
+    try:
+        if not domain.isascii():
+            twin = domain.encode("idna").decode("ascii")
+        elif "xn--" in domain:
+            twin = domain.encode("ascii").decode("idna").lower()
+    except UnicodeError:
+        pass  # not a valid internationalised name: only the form given
+    if twin and twin != domain:
+        return (address, f"{local}@{twin}")
+    return (address,)
+
+
+def domain_of(address):
+    """The domain of a normalised address, in both forms when internationalised."""
+    return {form.rpartition("@")[2] for form in address_forms(address)}

@@ -1,0 +1,194 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+"""Chatter entries of synced emails: they show the email, they never hold it.
+
+An email linked to a contact, a lead or a case appears in that record's chatter
+as a ``mail.message`` that only points at the archived email (``crm_mail_email_id``):
+no subject, body, sender, recipients or attachments are copied into it. What a
+reader sees of the entry is asked of the email, through the email's own access
+rules, whenever the entry is shown: the web client's chatter routes (``_to_store``),
+ORM reads (``_read_format``) and chatter search (``_message_fetch``). A reader who
+may open the record but not the email sees only that an email came or went, and
+when. Nothing is stored where Odoo's own searches could find it (``message_ids`` is
+searched by SQL join, without access rules), and deleting the email deletes its
+entries.
+"""
+
+from markupsafe import Markup
+
+from odoo import api, fields, models
+from odoo.osv import expression
+
+from odoo.addons.mail.tools.discuss import Store
+
+# What a chatter entry of a synced email shows, or hides, of the email.
+CONTENT_FIELDS = ("body", "subject", "email_from", "author_id", "attachment_ids")
+
+
+class MailMessage(models.Model):
+    _inherit = "mail.message"
+
+    crm_mail_email_id = fields.Many2one(
+        "crm.mail.email",
+        string="Synced Email",
+        readonly=True,
+        index="btree_not_null",
+        ondelete="cascade",
+        help="The archived email this chatter entry shows. The entry holds none of its "
+        "content: the email's own access rules decide what each reader sees.",
+    )
+
+    @api.model
+    def _get_message_id(self, values):
+        # Mail sent about a linkable record carries a Message-ID that proves, in a
+        # reply, that its sender got our mail (see crm.mail.email._thread_targets).
+        token = self.env["crm.mail.email"]._token_message_id_for(values)
+        return token or super()._get_message_id(values)
+
+    def _check_access(self, operation):
+        result = super()._check_access(operation)
+        if operation not in ("write", "unlink") or self.env.su or not self:
+            return result
+        if self.env.user.has_group("crm_mail_sync.group_crm_mail_manager"):
+            return result
+        # An entry belongs to its email: it goes with the email or with the link, never
+        # by hand, or a record's writer could erase the history others rely on.
+        allowed = self - result[0] if result else self
+        entries = allowed.sudo().filtered("crm_mail_email_id").with_env(self.env)
+        if not entries:
+            return result
+        if result:
+            return (result[0] + entries, result[1])
+        return (entries, lambda: entries._make_access_error(operation))
+
+    def _crm_mail_contents(self):
+        """Map the entries of ``self`` that show a synced email to ``(email, readable)``.
+
+        ``readable`` is the email's own verdict for the current user, as when the
+        user opens it in the archive; sudo only reads which email an entry shows.
+        """
+        entries = self.sudo().filtered("crm_mail_email_id")
+        if not entries:
+            return {}
+        emails = entries.crm_mail_email_id
+        # Whoever the environment is (sudo included), the verdict is the real user's.
+        readable = emails.with_env(self.env(su=False))._filtered_access("read")
+        return {
+            entry.id: (entry.crm_mail_email_id, entry.crm_mail_email_id in readable)
+            for entry in entries
+        }
+
+    def _read_format(self, fnames, load="_classic_read"):
+        result = super()._read_format(fnames, load=load)
+        shown = set(fnames) & set(CONTENT_FIELDS)
+        if not shown or self.env.context.get("crm_mail_content_in_store"):
+            return result
+        contents = self._crm_mail_contents()
+        if not contents:
+            return result
+        authors = self.env["crm.mail.email"]._chatter_authors(
+            [email for email, readable in contents.values() if readable]
+        )
+        for values in result:
+            if values["id"] not in contents:
+                continue
+            email, readable = contents[values["id"]]
+            content = email._chatter_content(readable, authors.get(email.id))
+            author = content["author_id"]
+            formatted = {
+                "body": content["body"],
+                "subject": content["subject"],
+                "email_from": content["email_from"],
+                "author_id": (
+                    (author.id, author.sudo().display_name)
+                    if author and load == "_classic_read"
+                    else author.id
+                ),
+                "attachment_ids": content["attachment_ids"].ids,
+            }
+            for fname in shown:
+                values[fname] = formatted[fname]
+        return result
+
+    def _to_store(self, store: Store, /, **kwargs):
+        # The content is added below for all the entries at once, not read per entry.
+        super(MailMessage, self.with_context(crm_mail_content_in_store=True))._to_store(
+            store, **kwargs
+        )
+        contents = self._crm_mail_contents()
+        if not contents:
+            return
+        authors = self.env["crm.mail.email"]._chatter_authors(
+            [email for email, readable in contents.values() if readable]
+        )
+        for message in self.filtered(lambda m: m.id in contents):
+            email, readable = contents[message.id]
+            content = email._chatter_content(readable, authors.get(email.id))
+            store.add(
+                message,
+                {
+                    "body": content["body"],
+                    "subject": content["subject"],
+                    "email_from": content["email_from"],
+                    "author": Store.one(
+                        content["author_id"].sudo(),
+                        fields=["name", "is_company", "user", "write_date"],
+                    ),
+                    # sudo: the files of an email the reader may read (checked above);
+                    # downloading one checks the email's access again.
+                    "attachment_ids": Store.many(
+                        content["attachment_ids"].sudo().sorted("id"),
+                        fields=["checksum", "create_date", "filename", "mimetype", "name"]
+                        + ["size", "type", "url"],
+                    ),
+                },
+            )
+
+    @api.model
+    def _message_fetch(
+        self, domain, search_term=None, before=None, after=None, around=None, limit=30
+    ):
+        if not search_term:
+            return super()._message_fetch(
+                domain, before=before, after=after, around=around, limit=limit
+            )
+        # Odoo searches the text of the messages; a synced email's entry holds none, so
+        # its email is searched instead, under the email's rules: a reader finds what
+        # they may read and nothing else. The rest is Odoo's own search, unchanged.
+        term = search_term.replace(" ", "%")
+        Email = self.env["crm.mail.email"]
+        emails = Email._search_chatter_term(term) if Email.has_access("read") else []
+        domain = expression.AND(
+            [
+                domain,
+                expression.OR(
+                    [
+                        # sudo: as in Odoo, attachments by name; access follows the message.
+                        [
+                            (
+                                "attachment_ids",
+                                "in",
+                                self.env["ir.attachment"].sudo()._search([("name", "ilike", term)]),
+                            )
+                        ],
+                        [("body", "ilike", term)],
+                        [("subject", "ilike", term)],
+                        [("subtype_id.description", "ilike", term)],
+                        [("crm_mail_email_id", "in", emails)],
+                    ]
+                ),
+                [("message_type", "not in", ["user_notification", "notification"])],
+            ]
+        )
+        result = super()._message_fetch(
+            domain, before=before, after=after, around=around, limit=limit
+        )
+        return {"count": self.search_count(domain), **result}
+
+
+def chatter_placeholder(env, direction):
+    """The body of an entry whose email the reader may not read: that it exists."""
+    if direction == "outgoing":
+        text = env._("An email was sent. You do not have access to its content.")
+    else:
+        text = env._("An email was received. You do not have access to its content.")
+    return Markup('<p class="text-muted fst-italic">%s</p>') % text

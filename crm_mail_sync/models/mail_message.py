@@ -40,7 +40,7 @@ class MailMessage(models.Model):
     @api.model
     def _get_message_id(self, values):
         # Mail sent about a linkable record carries a Message-ID that proves, in a
-        # reply, that its sender got our mail (see crm.mail.email._thread_targets).
+        # reply, that its sender got our mail (see crm.mail.email._find_thread_targets).
         token = self.env["crm.mail.email"]._token_message_id_for(values)
         return token or super()._get_message_id(values)
 

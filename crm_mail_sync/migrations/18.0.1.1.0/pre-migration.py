@@ -1,7 +1,8 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """18.0.1.1.0: the access rules were rewritten (one rule for an email's content, case
-rules by level). Let this update rewrite the rules of the add-on, and drop the ones
-that no longer exist, although rules.xml is loaded as noupdate."""
+rules by level) and are no longer loaded as noupdate: the add-on's rules follow its
+code. Unflag the existing ones so that this update rewrites them and drops the ones
+that no longer exist."""
 
 
 def migrate(cr, version):

@@ -4,6 +4,8 @@ from collections import defaultdict
 from odoo import Command, api, fields, models
 from odoo.osv import expression
 
+from .mail_message import refuse_also
+
 
 class CrmMailEmailLink(models.Model):
     _name = "crm.mail.email.link"
@@ -88,11 +90,7 @@ class CrmMailEmailLink(models.Model):
         emails = links.sudo().email_id
         readable = emails.with_env(self.env)._filtered_access("read")
         forbidden = links.filtered(lambda link: link.sudo().email_id not in readable)
-        if not forbidden:
-            return result
-        if result:
-            return (result[0] + forbidden, result[1])
-        return (forbidden, lambda: forbidden._make_access_error(operation))
+        return refuse_also(result, forbidden, operation)
 
     def unlink(self):
         """Unlinking also removes the email's entry from the record's chatter."""

@@ -54,11 +54,7 @@ class MailMessage(models.Model):
         # by hand, or a record's writer could erase the history others rely on.
         allowed = self - result[0] if result else self
         entries = allowed.sudo().filtered("crm_mail_email_id").with_env(self.env)
-        if not entries:
-            return result
-        if result:
-            return (result[0] + entries, result[1])
-        return (entries, lambda: entries._make_access_error(operation))
+        return refuse_also(result, entries, operation)
 
     def _crm_mail_contents(self):
         """Map the entries of ``self`` that show a synced email to ``(email, readable)``.
@@ -192,3 +188,12 @@ def chatter_placeholder(env, direction):
     else:
         text = env._("An email was received. You do not have access to its content.")
     return Markup('<p class="text-muted fst-italic">%s</p>') % text
+
+
+def refuse_also(result, forbidden, operation):
+    """``_check_access``'s ``result`` with ``forbidden`` records refused as well."""
+    if not forbidden:
+        return result
+    if result:
+        return (result[0] + forbidden, result[1])
+    return (forbidden, lambda: forbidden._make_access_error(operation))

@@ -164,6 +164,31 @@ class TestSending(CrmMailSyncCase):
         self.assertEqual(link.mail_message_id.model, "crm.lead")
         self.assertEqual(link.mail_message_id.res_id, lead.id)
 
+    def test_sent_copy_filed_by_the_provider_is_the_email_sent(self):
+        """A provider that files sent mail itself may rewrite it (here: the To header
+        re-quoted, which changes the content fingerprint): the copy synced from the Sent
+        folder is still the one email, with one chatter entry per record."""
+        self.account.sudo().save_sent_copy = False
+        _result, _received, envelopes = self.send(self.composer(subject="Filed by provider"))
+        email = self.sent_email("Filed by provider")
+        self.assertEqual(len(email), 1)
+        self.assertFalse(email.location_ids)
+        raw = envelopes[0]["raw"]
+        rewritten = raw.replace(
+            b"To: Carl Customer <carl@customer.example>",
+            b'To: "Carl Customer" <carl@customer.example>',
+        )
+        self.assertNotEqual(rewritten, raw)
+        self.dovecot.append(self.login, "Sent", rewritten)
+        self.sync(self.account.sudo())
+        self.assertEqual(self.sent_email("Filed by provider"), email)
+        self.assertEqual(email.location_ids.folder_id, self.folders["Sent"])
+        self.assertEqual(len(self.chatter_entries(self.customer, email)), 1)
+        # The same rewritten copy in the INBOX (anyone can send that) stays apart.
+        self.dovecot.append(self.login, "INBOX", rewritten)
+        self.sync(self.account.sudo())
+        self.assertEqual(len(self.sent_email("Filed by provider")), 2)
+
     def test_read_receipt_and_private(self):
         composer = self.composer(
             subject="Confidential offer", crm_mail_read_receipt=True, crm_mail_private=True

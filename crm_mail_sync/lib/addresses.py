@@ -12,6 +12,7 @@ ASCII ("xn--") form; both are the same address. ``address_forms`` gives both, fo
 lookups against what Odoo stored, which may hold either.
 """
 
+import contextlib
 from functools import lru_cache
 
 
@@ -60,16 +61,22 @@ def address_forms(address):
         return ()
     local, _sep, domain = address.rpartition("@")
     twin = None
-    try:
+    # Not a valid internationalised name: only the form given.
+    with contextlib.suppress(UnicodeError):
         if not domain.isascii():
             twin = domain.encode("idna").decode("ascii")
         elif "xn--" in domain:
             twin = domain.encode("ascii").decode("idna").lower()
-    except UnicodeError:
-        pass  # not a valid internationalised name: only the form given
     if twin and twin != domain:
         return (address, f"{local}@{twin}")
     return (address,)
+
+
+def address_list(from_address, recipient_addresses):
+    """The addresses of an archived email, sender first: its normalised From and the
+    To and Cc addresses it stores comma-joined (``recipient_addresses``)."""
+    recipients = (recipient_addresses or "").split(",")
+    return [address for address in (from_address, *recipients) if address]
 
 
 def domain_of(address):

@@ -26,3 +26,33 @@ def least_busy(candidates, open_counts, last=None):
     fewest = min(open_counts.get(user, 0) for user in candidates)
     tied = [user for user in candidates if open_counts.get(user, 0) == fewest]
     return round_robin(tied, last)
+
+
+class Turn:
+    """Whose turn it was last, read from where it is kept only if a strategy asks.
+
+    ``read`` is called at most once, on the first access to :attr:`last`. The caller
+    makes ``read`` take the lock on the turn, so a strategy that never looks at the
+    turn (direct assignment) neither waits for nor holds up concurrent imports; and
+    :attr:`taken` tells the caller whether the choice made is the new turn to record.
+
+    :param read: callable returning the user id assigned last time, or None
+    """
+
+    _UNREAD = object()
+
+    def __init__(self, read):
+        self._read = read
+        self._last = self._UNREAD
+
+    @property
+    def taken(self):
+        """Whether the turn was read (and so is held until it is recorded)."""
+        return self._last is not self._UNREAD
+
+    @property
+    def last(self):
+        """The user id assigned last time, or None; read on first access."""
+        if not self.taken:
+            self._last = self._read()
+        return self._last

@@ -1,17 +1,15 @@
-"""Email filters: conditions matched in plain Python, in a visible order.
+"""Email filters: their conditions, matched in plain Python.
 
 A filter matches when every condition that is filled matches (case-insensitive,
-Unicode-normalised). Filters are evaluated in the order given; the first "skip"
-wins and ends the evaluation, every other action accumulates.
+Unicode-normalised). What a matching filter does is the filter's own (its action
+methods on ``crm.mail.filter``); ``FilterOutcome`` is where the actions record it.
 """
 
 import fnmatch
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .addresses import domain_of
-
-ACTIONS = ("skip", "move", "mark_read", "no_link", "no_notify")
 
 
 def normalize_text(text):
@@ -21,23 +19,27 @@ def normalize_text(text):
 
 @dataclass(frozen=True)
 class FilterRule:
+    """The conditions of a filter, for matching many messages without the ORM."""
+
     id: int
-    action: str
     from_pattern: str = ""
     to_contains: str = ""
     subject_contains: str = ""
     body_contains: str = ""
-    folder_id: int | None = None
 
 
 @dataclass
 class FilterOutcome:
+    """What the matching filters' actions did to one message."""
+
     skip: bool = False
     folder_id: int | None = None
     mark_read: bool = False
     no_link: bool = False
     no_notify: bool = False
     matched: tuple = ()
+    # Further values of the new email, set by actions that modules add.
+    values: dict = field(default_factory=dict)
 
 
 def match_address(pattern, address):
@@ -82,29 +84,6 @@ def rule_matches(rule, message):
         if normalize_text(rule.body_contains) not in normalize_text(message.get("body")):
             return False
     return conditions > 0
-
-
-def evaluate(rules, message):
-    """Apply ``rules`` (in order) to ``message``; return a FilterOutcome."""
-    outcome = FilterOutcome()
-    matched = []
-    for rule in rules:
-        if not rule_matches(rule, message):
-            continue
-        matched.append(rule.id)
-        if rule.action == "skip":
-            outcome.skip = True
-            break
-        if rule.action == "move" and outcome.folder_id is None:
-            outcome.folder_id = rule.folder_id
-        elif rule.action == "mark_read":
-            outcome.mark_read = True
-        elif rule.action == "no_link":
-            outcome.no_link = True
-        elif rule.action == "no_notify":
-            outcome.no_notify = True
-    outcome.matched = tuple(matched)
-    return outcome
 
 
 def parse_domains(text):

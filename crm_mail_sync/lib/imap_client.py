@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from .errors import ConnectionFailed, FolderMissing, ProtocolError
-from .session import MailSession, SessionSocketMixin
+from .session import (
+    FetchedMessage,
+    FolderInfo,
+    MailSession,
+    Scan,
+    SessionSocketMixin,
+)
 
 SPECIAL_USE_FLAGS = ("\\sent", "\\drafts", "\\trash", "\\junk", "\\archive", "\\all", "\\flagged")
 SENT_NAMES = {
@@ -51,30 +57,11 @@ _APPENDUID = re.compile(rb"APPENDUID (\d+) (\d+)", re.I)
 _NEW_MAIL = re.compile(rb"^\* \d+ (EXISTS|RECENT)\b", re.I)
 
 
-@dataclass(frozen=True)
-class FolderInfo:
-    name: str
-    raw_name: str
-    delimiter: str | None
-    flags: tuple
-    special_use: str | None
-    selectable: bool
-
-
 @dataclass
 class FolderStatus:
     uidvalidity: int
     uidnext: int
     messages: int
-
-
-@dataclass
-class FetchedMessage:
-    uid: int
-    raw: bytes
-    internal_date: datetime | None
-    flags: tuple
-    size: int
 
 
 def decode_modified_utf7(name):
@@ -193,8 +180,14 @@ class ImapSession(MailSession):
             if self.security == "starttls":
                 self.conn.starttls(ssl_context=self._tls_context())
 
-    def _authenticate(self):
+    has_folders = True
+    can_append = True
+    can_idle = True
+
+    def login_password(self):
         self.conn.login(self.login, self._password)
+
+    def _after_login(self):
         self.capabilities = tuple(c.upper() for c in self.conn.capabilities)
 
     def _logout(self):
@@ -289,6 +282,28 @@ class ImapSession(MailSession):
         uidvalidity = int((untagged.get("UIDVALIDITY") or [b"0"])[-1])
         uidnext = int((untagged.get("UIDNEXT") or [b"0"])[-1])
         return FolderStatus(uidvalidity, uidnext, int(data[0] or 0))
+
+    def scan(self, cursor):
+        """The UIDs of a folder above the cursor's last one (all of them when the folder
+        was renumbered), received on or after its ``since`` date.
+
+        A folder with nothing new costs one STATUS command.
+
+        :raise FolderMissing: when the folder no longer exists
+        """
+        status = self.status(cursor.name)
+        same = not cursor.uidvalidity or status.uidvalidity == cursor.uidvalidity
+        last = cursor.last_uid if same else 0
+        uids = []
+        if status.uidnext - 1 > last:
+            self.select(cursor.name)
+            uids = self.search_uids(min_uid=last + 1, since=cursor.since)
+        return Scan(
+            ids=uids,
+            messages=status.messages,
+            uidvalidity=status.uidvalidity,
+            uidnext=status.uidnext,
+        )
 
     def search_uids(self, min_uid=1, since=None):
         """UIDs >= ``min_uid`` in the selected folder, received on or after ``since``."""

@@ -15,6 +15,7 @@ policy: the account connects through that very name, so its addresses are the on
 allowed, and an account using another name (or a bare address) gets no benefit from it.
 """
 
+import contextlib
 import ipaddress
 import re
 
@@ -40,10 +41,8 @@ def _parse_entry(entry):
     value = entry.strip()
     if value.startswith("[") and value.endswith("]"):
         value = value[1:-1]
-    try:
+    with contextlib.suppress(ValueError):
         return "network", ipaddress.ip_network(value, strict=False)
-    except ValueError:
-        pass
     name = _normalize_host(value)
     # A bare number is a malformed address, not a name ("10.0.0" or "127.1").
     if not _HOST_NAME.fullmatch(name) or name.replace(".", "").isdigit():

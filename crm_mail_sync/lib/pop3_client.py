@@ -8,7 +8,7 @@ that side effect, so TOP is used whenever the server offers it.
 import poplib
 
 from .errors import ProtocolError
-from .session import MailSession, SessionSocketMixin
+from .session import FetchedMessage, FolderInfo, MailSession, Scan, SessionSocketMixin
 
 # poplib refuses lines over 2 KB by default; real mail has longer ones.
 poplib._MAXLINE = max(poplib._MAXLINE, 1 << 20)
@@ -50,9 +50,11 @@ class Pop3Session(MailSession):
         if self.security == "starttls":
             self.conn.stls(context=self._tls_context())
 
-    def _authenticate(self):
+    def login_password(self):
         self.conn.user(self.login)
         self.conn.pass_(self._password)
+
+    def _after_login(self):
         try:
             self.capabilities = self.conn.capa()
         except poplib.error_proto:
@@ -94,3 +96,26 @@ class Pop3Session(MailSession):
                     raise
         _resp, lines, _octets = self._call("downloading a message from", self.conn.retr, msgnum)
         return b"\r\n".join(lines) + b"\r\n"
+
+    # ------------------------------------------------------------------
+    # The sync interface: one folder, no "newer than", unique ids instead
+
+    def list_folders(self):
+        """POP3 has one mailbox: INBOX (listing its messages proves the server works)."""
+        self.list_uidls()
+        return [FolderInfo("INBOX", "INBOX", None, (), None, True)]
+
+    def scan(self, cursor):
+        """The messages whose unique id the cursor has not seen yet."""
+        listing = self.list_uidls()
+        known = cursor.known()
+        return Scan(
+            ids=[(number, uidl) for number, uidl in listing if uidl not in known],
+            messages=len(listing),
+        )
+
+    def fetch(self, ids):
+        """The messages of ``(number, uidl)`` pairs, whole and left unread."""
+        for number, uidl in ids:
+            raw = self.retrieve(number)
+            yield FetchedMessage(raw=raw, pop_uidl=uidl, size=len(raw))

@@ -1,11 +1,22 @@
-"""What the IMAP and POP3 sessions share: the socket, TLS set-up, timeouts, error
-translation."""
+"""What the IMAP and POP3 sessions share: one interface for the sync, the socket, TLS
+set-up, timeouts, error translation.
+
+Whatever the protocol, the sync asks a session the same things: ``list_folders``,
+``scan`` (what is new in a folder since a ``FolderCursor``) and ``fetch`` (those
+messages, as ``FetchedMessage``). Logging in is a hook: ``connect(authenticate)``
+takes the function that authenticates the open connection (a password by default;
+an OAuth2 module passes its own).
+"""
 
 import contextlib
 import socket
 import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
 
 from .errors import (
+    ADVICE,
     AuthenticationFailed,
     ConnectionFailed,
     MailServerError,
@@ -49,11 +60,58 @@ class SessionSocketMixin:
             raise
 
 
+@dataclass(frozen=True)
+class FolderInfo:
+    """A folder as the server lists it."""
+
+    name: str
+    raw_name: str
+    delimiter: str | None
+    flags: tuple
+    special_use: str | None
+    selectable: bool
+
+
+@dataclass
+class FolderCursor:
+    """Where the import of a folder stands: what a session needs to find what is new."""
+
+    name: str
+    uidvalidity: int = 0
+    last_uid: int = 0
+    since: date | None = None
+    # The unique ids already seen, for protocols that cannot ask for "newer" (POP3).
+    known: Callable[[], set] = field(default=set, repr=False)
+
+
+@dataclass
+class Scan:
+    """What a session found new in a folder."""
+
+    ids: list
+    messages: int = 0
+    uidvalidity: int | None = None
+    uidnext: int | None = None
+
+
+@dataclass
+class FetchedMessage:
+    """One message as the server sent it, and where it is."""
+
+    raw: bytes
+    uid: int | None = None
+    pop_uidl: str | None = None
+    internal_date: datetime | None = None
+    flags: tuple = ()
+    size: int = 0
+
+
 class MailSession:
     """Base of the protocol sessions; use a subclass as a context manager.
 
-    Subclasses implement ``_open`` (connect and negotiate TLS), ``_authenticate``,
-    ``_logout`` and ``_drop``, and name their protocol's exceptions. Their library
+    Subclasses implement ``_open`` (connect and negotiate TLS), ``login_password``,
+    ``_after_login``, ``_logout``, ``_drop`` and the sync interface (``list_folders``,
+    ``scan``, ``fetch``), and name their protocol's exceptions. Their library
     clients connect through ``open_socket`` (see ``SessionSocketMixin``) and set
     ``greeted`` once the server sent its protocol's greeting.
     """
@@ -63,6 +121,10 @@ class MailSession:
     protocol_error = ()
     # What the server should be, for the error about something else answering.
     server_kind = "a mail server"
+    # What the protocol offers beyond the sync interface.
+    has_folders = False
+    can_append = False
+    can_idle = False
 
     def __init__(
         self,
@@ -141,8 +203,12 @@ class MailSession:
             return sock
         raise error
 
-    def connect(self):
-        """Open the connection, negotiate TLS and log in."""
+    def connect(self, authenticate=None):
+        """Open the connection, negotiate TLS and log in.
+
+        :param authenticate: called with this session once the connection is open, to
+            authenticate it (default: ``login_password``); it talks to ``self.conn``
+        """
         self.greeted = False
         try:
             self._open()
@@ -150,7 +216,8 @@ class MailSession:
             self._abandon()
             raise self._translate(exc, "connecting to") from None
         try:
-            self._authenticate()
+            (authenticate or type(self).login_password)(self)
+            self._after_login()
         except self.protocol_abort as exc:
             self._abandon()
             raise self._without_password(self._translate(exc, "logging in to")) from None
@@ -181,11 +248,10 @@ class MailSession:
         self.conn = None
 
     def _abandon(self):
-        try:
+        # Dropping a connection that is already broken may fail in any way: it is gone.
+        with contextlib.suppress(Exception):
             if self.conn is not None:
                 self._drop()
-        except Exception:
-            pass
         self.conn = None
 
     def _without_password(self, error):
@@ -211,8 +277,7 @@ class MailSession:
         if isinstance(exc, ssl.SSLCertVerificationError):
             return TlsFailed(
                 f"The TLS certificate of {where} could not be verified ({exc.verify_message}). "
-                "Check the server name, or untick 'Verify Certificate' for a self-signed "
-                "certificate you trust."
+                + ADVICE["tls"]
             )
         if isinstance(exc, ssl.SSLError | ssl.CertificateError):
             return TlsFailed(f"TLS failed while {doing} {where}: {exc}")
@@ -253,7 +318,23 @@ class MailSession:
     def _open(self):
         raise NotImplementedError
 
-    def _authenticate(self):
+    def login_password(self):
+        """Log in with the session's login and password."""
+        raise NotImplementedError
+
+    def _after_login(self):
+        """Learn what the server offers once logged in."""
+
+    def list_folders(self):
+        """The mailbox's folders, as ``FolderInfo``."""
+        raise NotImplementedError
+
+    def scan(self, cursor):
+        """What is new in a folder since ``cursor`` (a ``FolderCursor``), as a ``Scan``."""
+        raise NotImplementedError
+
+    def fetch(self, ids):
+        """The messages of ``ids`` (from a ``Scan``), as ``FetchedMessage``."""
         raise NotImplementedError
 
     def _logout(self):

@@ -3,7 +3,7 @@ import re
 
 from odoo import api, fields, models
 
-from ..lib.assignment import least_busy, round_robin
+from ..lib.assignment import Turn, least_busy, round_robin
 
 CASE_REFERENCE = re.compile(r"\[(CASE-\d+)\]")
 
@@ -26,11 +26,10 @@ class CrmMailCase(models.Model):
         index=True,
         help="The group mailbox the case came in through; replies leave from it.",
     )
-    team_id = fields.Many2one("crm.team", string="Team", tracking=True, index=True)
+    team_id = fields.Many2one("crm.team", tracking=True, index=True)
     user_id = fields.Many2one("res.users", string="Assigned To", tracking=True, index=True)
     stage_id = fields.Many2one(
         "crm.mail.case.stage",
-        string="Stage",
         tracking=True,
         index=True,
         group_expand="_read_group_stage_ids",
@@ -81,10 +80,16 @@ class CrmMailCase(models.Model):
 
     def _eligible_users(self):
         """Members of the case's team who can work on it, in a stable order (by id):
-        active internal users with access to emails and cases."""
+        active internal users with access to emails and cases.
+
+        Members who opted out of automatic assignment on their membership of the
+        team (``crm.team.member.assignment_optout``, as for CRM leads) are left out,
+        the team leader too when they are such a member.
+        """
         self.ensure_one()
         team = self.team_id
-        members = team.member_ids | team.user_id
+        opted_out = team.crm_team_member_ids.filtered("assignment_optout").user_id
+        members = (team.member_ids | team.user_id) - opted_out
         members = members.filtered(
             lambda user: (
                 user.active
@@ -95,44 +100,90 @@ class CrmMailCase(models.Model):
         return sorted(members.ids)
 
     def _assign_case_user(self):
-        """Hook: pick and set the assignee following the mailbox's distribution.
+        """Hook: pick and set each case's assignee following its mailbox's distribution.
 
-        Round-robin and least-busy keep their turn on the mailbox's row, read and
-        written under a row lock, so concurrent imports neither skip nor repeat a turn
-        and the turn survives restarts.
+        The mailbox's ``case_assignment`` value ``<name>`` names the strategy, the
+        method ``_assign_<name>(candidates, turn)``: a module adds a distribution with
+        a ``selection_add`` on that field and one such method. When the strategy read
+        the turn, its choice is recorded as the new turn, under the lock that read took.
+        A strategy finding nobody leaves the case as it is.
+
+        :return: the cases' assignees (``res.users``)
+        """
+        for case in self:
+            turn = Turn(case._assignment_turn)
+            user = case._get_assignment_strategy()(case._eligible_users(), turn)
+            if user:
+                if turn.taken:
+                    case._record_turn(user)
+                case.user_id = user
+        return self.user_id
+
+    def _get_assignment_strategy(self):
+        """The method choosing this case's assignee: ``_assign_<name>`` for the
+        mailbox's distribution ``<name>``."""
+        self.ensure_one()
+        method = self.account_id.case_assignment or "round_robin"
+        return getattr(self, f"_assign_{method}")
+
+    def _assignment_turn(self):
+        """The user id the mailbox assigned last (or None), read under a row lock.
+
+        The lock on the mailbox's row is held until the transaction ends, so
+        concurrent imports into the same mailbox take their turns one after the other
+        and neither skip nor repeat one; the turn is in the database, so it survives
+        restarts. Strategies read it through ``turn.last`` rather than directly.
         """
         self.ensure_one()
         account = self.account_id
-        method = account.case_assignment or "round_robin"
-        if method == "direct":
-            self.user_id = account.case_user_id
-            return self.user_id
-        candidates = self._eligible_users()
-        if not candidates:
-            return self.env["res.users"]
+        account.ensure_one()
         account.flush_recordset(["last_assigned_user_id"])
         self.env.cr.execute(
             "SELECT last_assigned_user_id FROM crm_mail_account WHERE id = %s FOR NO KEY UPDATE",
             (account.id,),
         )
-        last = self.env.cr.fetchone()[0]
-        if method == "least_busy":
-            groups = self._read_group(
-                [("user_id", "in", candidates), ("is_closed", "=", False), ("id", "!=", self.id)],
-                ["user_id"],
-                ["__count"],
-            )
-            counts = {user.id: count for user, count in groups}
-            chosen = least_busy(candidates, counts, last)
-        else:
-            chosen = round_robin(candidates, last)
+        return self.env.cr.fetchone()[0]
+
+    def _record_turn(self, user):
+        """Record ``user`` as the mailbox's last turn; call after ``_assignment_turn``."""
+        self.ensure_one()
+        account = self.account_id
         self.env.cr.execute(
             "UPDATE crm_mail_account SET last_assigned_user_id = %s WHERE id = %s",
-            (chosen, account.id),
+            (user.id, account.id),
         )
         account.invalidate_recordset(["last_assigned_user_id"])
-        self.user_id = chosen
-        return self.user_id
+
+    def _assign_direct(self, candidates, turn):
+        """Strategy: always the mailbox's chosen user, eligible or not; no turn.
+
+        Every ``_assign_<name>`` strategy is called on one case and returns the user
+        to assign (an empty ``res.users`` for nobody); it only chooses.
+
+        :param list candidates: eligible user ids, in their stable order
+        :param turn: a ``lib.assignment.Turn``; reading ``turn.last`` takes
+            the mailbox's turn, and the choice then becomes the new turn
+        """
+        return self.account_id.case_user_id
+
+    def _assign_round_robin(self, candidates, turn):
+        """Strategy: the candidate after the one whose turn it was last."""
+        if not candidates:
+            return self.env["res.users"]
+        return self.env["res.users"].browse(round_robin(candidates, turn.last))
+
+    def _assign_least_busy(self, candidates, turn):
+        """Strategy: the candidate with the fewest open cases; ties go by turn."""
+        if not candidates:
+            return self.env["res.users"]
+        last = turn.last
+        groups = self._read_group(
+            [("user_id", "in", candidates), ("is_closed", "=", False), ("id", "!=", self.id)],
+            ["user_id"],
+            ["__count"],
+        )
+        counts = {user.id: count for user, count in groups}
+        return self.env["res.users"].browse(least_busy(candidates, counts, last))
 
     # ------------------------------------------------------------------
     # Mail through the group mailbox

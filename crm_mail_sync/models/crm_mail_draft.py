@@ -1,6 +1,8 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import api, fields, models
 
+from ..lib import actions
+
 
 class CrmMailDraft(models.Model):
     """An email being written: what the compose wizard held when the user saved it,
@@ -88,15 +90,7 @@ class CrmMailDraft(models.Model):
     def action_open_composer(self):
         """Button: reopen the compose wizard with this draft's content."""
         self.ensure_one()
-        return {
-            "type": "ir.actions.act_window",
-            "name": self.env._("Write Email"),
-            "res_model": "mail.compose.message",
-            "view_mode": "form",
-            "views": [(False, "form")],
-            "target": "new",
-            "context": self._get_composer_context(),
-        }
+        return actions.composer(self._get_composer_context(), self.env._("Write Email"))
 
     def _get_composer_context(self):
         """Hook: the ``default_*`` values that rebuild the compose wizard."""

@@ -160,10 +160,8 @@ class CrmMailEmailLink(models.Model):
             partners = set().union(
                 *(by_record.get((link.res_model, link.res_id), set()) for link in email_links)
             )
-            owners = email.account_ids.filtered(
-                lambda account: account.account_type == "personal"
-            ).user_id.partner_id
-            author = self.env["crm.mail.email"]._chatter_authors(email).get(email.id)
+            owners = email.account_ids._owners().partner_id
+            author = self.env["mail.message"]._crm_mail_authors(email).get(email.id)
             partners -= set(owners) | set(author or ())
             if partners:
                 candidates[email] = partners
@@ -200,14 +198,67 @@ class CrmMailEmailLink(models.Model):
         email = self.email_id.sudo()
         record = self.env[self.res_model].sudo().browse(self.res_id)
         message.partner_ids = [Command.set(partner_ids)]
-        with email._chatter_content_cached(message):
+        with message._crm_mail_content_cached(email):
             recipients_data = [
                 data
                 for data in record._notify_get_recipients(message, {})
                 if data["id"] in partner_ids
             ]
             record._notify_thread_by_inbox(message, recipients_data)
-            email._notify_by_email(record, message, recipients_data)
+            self._notify_by_email(record, message, recipients_data)
+
+    def _notify_by_email(self, record, message, recipients_data):
+        """Mail this link's email to the followers of ``record`` who get notifications
+        by email.
+
+        Odoo's layout is rendered for the entry ``message`` (its content cached, see
+        ``mail.message._crm_mail_content_cached``); each notification is a mail of its
+        own, deleted once sent, so that nothing of the email is ever written onto the
+        entry.
+        """
+        self.ensure_one()
+        email = self.email_id.sudo()
+        partners_data = [data for data in recipients_data if data["notif"] == "email"]
+        if not partners_data:
+            return self.env["mail.mail"]
+        mail_values, notifications = [], []
+        for _lang, render_values, group in record._notify_get_classified_recipients_iterator(
+            message, partners_data
+        ):
+            recipients = group.pop("recipients")
+            if not recipients:
+                continue
+            body = record._notify_by_email_render_layout(
+                message, group, render_values=render_values
+            )
+            mail_values.append(
+                {
+                    "subject": email.subject or record.display_name,
+                    "email_from": email.email_from or False,
+                    "body_html": body,
+                    "recipient_ids": [Command.link(pid) for pid in recipients],
+                    "references": email.message_id,
+                    "auto_delete": True,
+                }
+            )
+            notifications.append(recipients)
+        # sudo: the sync mails the followers it selected (all readers of the email).
+        mails = self.env["mail.mail"].sudo().create(mail_values)
+        self.env["mail.notification"].sudo().create(
+            [
+                {
+                    "mail_message_id": message.id,
+                    "mail_mail_id": mail.id,
+                    "res_partner_id": partner_id,
+                    "notification_type": "email",
+                    "notification_status": "ready",
+                    "is_read": True,
+                }
+                for mail, recipients in zip(mails, notifications, strict=True)
+                for partner_id in recipients
+            ]
+        )
+        return mails
 
     def action_open_record(self):
         self.ensure_one()

@@ -2,6 +2,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from ..lib.addresses import address_list
 from ..lib.filters import FilterRule, rule_matches
 
 SCOPE_ORDER = {"global": 0, "account": 1, "user": 2}
@@ -46,7 +47,7 @@ class CrmMailFilter(models.Model):
         required=True,
         default="skip",
     )
-    folder_id = fields.Many2one("crm.mail.inbox.folder", string="Folder")
+    folder_id = fields.Many2one("crm.mail.inbox.folder")
     match_count = fields.Integer(readonly=True, string="Matches in the Last Test")
     preview_count = fields.Integer(
         compute="_compute_preview_count",
@@ -106,17 +107,15 @@ class CrmMailFilter(models.Model):
         self.ensure_one()
         return FilterRule(
             id=self.id or 0,
-            action=self.action,
             from_pattern=self.from_pattern or "",
             to_contains=self.to_contains or "",
             subject_contains=self.subject_contains or "",
             body_contains=self.body_contains or "",
-            folder_id=self.folder_id.id or None,
         )
 
     @api.model
     def _rules_for(self, account):
-        """The filters a message of ``account`` meets, in order, as plain rules."""
+        """The filters a message of ``account`` meets, in the order they apply."""
         domain = [
             "|",
             "|",
@@ -126,16 +125,77 @@ class CrmMailFilter(models.Model):
             ("account_id", "=", account.id),
             "&",
             ("scope", "=", "user"),
-            ("user_id", "=", account.user_id.id if account.account_type == "personal" else 0),
+            ("user_id", "in", account._owners().ids),
         ]
         # sudo: the sync applies everyone's filters, whoever triggers it.
-        return [rule._to_rule() for rule in self.sudo().search(domain)]
+        return self.sudo().search(domain)
+
+    @api.model
+    def _filter_items(self, account, items):
+        """Apply the filters of ``account`` to the batch items (``lib.batch.BatchItem``).
+
+        Matching is plain Python (``lib.filters``) on rules read once for the batch;
+        each matching filter's action is a method ``_action_<action>`` of the filter,
+        which records its effect on the item (``item.filter``) and returns False to
+        stop the evaluation (skip does). An inheriting module adds an action with a
+        selection value and one such method.
+        """
+        rules = [(rule, rule._to_rule()) for rule in self._rules_for(account)]
+        if not rules:
+            return items
+        for item in items:
+            message = self._message_of_item(item)
+            for rule, plain in rules:
+                if not rule_matches(plain, message):
+                    continue
+                item.filter.matched += (rule.id,)
+                if getattr(rule, f"_action_{rule.action}")(item) is False:
+                    break
+        return items
+
+    @staticmethod
+    def _message_of_item(item):
+        parsed = item.parsed
+        return {
+            "from_address": parsed.from_address,
+            "recipients": parsed.recipients,
+            "subject": parsed.subject,
+            "body": parsed.body_text,
+        }
+
+    # ------------------------------------------------------------------
+    # Actions: what a matching filter does to a message
+    # ------------------------------------------------------------------
+
+    def _action_skip(self, item):
+        """Not imported (and, over POP3, never fetched again); ends the evaluation."""
+        item.filter.skip = True
+        item.skip_reason = self.env._("Skipped by a filter")
+        return False
+
+    def _action_move(self, item):
+        """Filed in a CRM inbox folder (the first move wins)."""
+        if item.filter.folder_id is None:
+            item.filter.folder_id = self.folder_id.id
+        return True
+
+    def _action_mark_read(self, item):
+        item.filter.mark_read = True
+        return True
+
+    def _action_no_link(self, item):
+        item.filter.no_link = True
+        return True
+
+    def _action_no_notify(self, item):
+        item.filter.no_notify = True
+        return True
 
     @staticmethod
     def _message_of_email(email):
         return {
             "from_address": email.from_address or "",
-            "recipients": (email.recipient_addresses or "").split(","),
+            "recipients": address_list("", email.recipient_addresses),
             "subject": email.subject or "",
             "body": email.body_text or "",
         }
@@ -162,11 +222,7 @@ class CrmMailFilter(models.Model):
             domain = [("account_ids", "in", self.account_id.ids)]
         elif self.scope == "user":
             domain = [
-                (
-                    "account_ids",
-                    "any",
-                    [("account_type", "=", "personal"), ("user_id", "=", self.user_id.id)],
-                )
+                ("account_ids", "any", self.env["crm.mail.account"]._owned_by_domain(self.user_id))
             ]
         emails = self.env["crm.mail.email"].search(domain, limit=200, order="date desc, id desc")
         rule = self._to_rule()

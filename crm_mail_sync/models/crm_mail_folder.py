@@ -1,12 +1,13 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import logging
-import time
 from datetime import datetime
 from datetime import time as dt_time
 
 from odoo import api, fields, models
 
 from ..lib import errors as mail_errors
+from ..lib.batch import BatchItem
+from ..lib.session import FolderCursor
 
 _logger = logging.getLogger(__name__)
 
@@ -118,80 +119,102 @@ class CrmMailFolder(models.Model):
             folder.email_count = counts.get(folder.id, 0)
 
     # ------------------------------------------------------------------
-    # IMAP
+    # Sync: one loop, whatever the protocol
     # ------------------------------------------------------------------
 
-    def _sync_imap(self, session, deadline, result):
-        """Import the new messages of this folder, batch by batch.
+    def _sync(self, session, run):
+        """Import the new messages of this folder, batch by batch, in ``run``.
 
-        A folder with nothing new costs one STATUS command.
+        The session says what is new since the folder's cursor (a folder with nothing
+        new costs one IMAP STATUS command); each batch goes through the import chain
+        and its progress is committed with it, by the run.
         """
         self.ensure_one()
         try:
-            status = session.status(self.name)
+            scan = session.scan(self._cursor())
         except mail_errors.FolderMissing:
             self.write({"exists_on_server": False})
-            result["warnings"].append(
-                self.env._("Folder %s no longer exists on the server.", self.display_label)
-            )
+            run.warn(self.env._("Folder %s no longer exists on the server.", self.display_label))
             return
-        if self.uidvalidity and status.uidvalidity != self.uidvalidity:
-            self._reset_uidvalidity(status.uidvalidity)
-        elif not self.uidvalidity:
-            self.uidvalidity = status.uidvalidity
-        self.server_message_count = status.messages
-        if status.uidnext - 1 <= self.last_uid:
-            self.last_sync_at = fields.Datetime.now()
-            return
-        session.select(self.name)
-        since = self.account_id.fetch_since
-        uids = session.search_uids(min_uid=self.last_uid + 1, since=since)
+        self._apply_scan(scan)
         batch_size = self.account_id.batch_size or 200
-        for start in range(0, len(uids), batch_size):
-            if time.monotonic() >= deadline:
-                result["complete"] = False
+        for start in range(0, len(scan.ids), batch_size):
+            if run.out_of_time():
+                run.incomplete()
                 return
-            chunk = uids[start : start + batch_size]
-            messages = list(session.fetch(chunk))
-            imported = self._import_batch(
-                [self._prepare_fetched(message) for message in messages], result
-            )
+            chunk = scan.ids[start : start + batch_size]
+            since = self._fetch_since()
+            items = [self._prepare_item(message, since) for message in session.fetch(chunk)]
+            batch = run.import_batch(self, items)
             # Progress travels in the same transaction as the batch it describes.
+            self._advance(scan, chunk, batch)
+            run.commit_progress()
+        self._finish_scan(scan)
+
+    def _cursor(self):
+        """Hook: where this folder's import stands, for the session's scan."""
+        self.ensure_one()
+        return FolderCursor(
+            name=self.name,
+            uidvalidity=self.uidvalidity,
+            last_uid=self.last_uid,
+            since=self.account_id.fetch_since or None,
+            known=self._known_uidls,
+        )
+
+    def _known_uidls(self):
+        """The POP3 unique ids this folder has seen (imported, skipped, quarantined)."""
+        known = set(
+            self.env["crm.mail.email.location"]
+            .search([("folder_id", "=", self.id)])
+            .mapped("pop_uidl")
+        )
+        known |= set(
+            self.env["crm.mail.quarantine"].search([("folder_id", "=", self.id)]).mapped("pop_uidl")
+        )
+        return known
+
+    def _apply_scan(self, scan):
+        """Record what the server said of the folder; a renumbered folder is rescanned."""
+        if scan.uidvalidity is not None:
+            if self.uidvalidity and scan.uidvalidity != self.uidvalidity:
+                self._reset_uidvalidity(scan.uidvalidity)
+            elif not self.uidvalidity:
+                self.uidvalidity = scan.uidvalidity
+        self.server_message_count = scan.messages
+
+    def _fetch_since(self):
+        """The moment before which mail is skipped, or None (the account's setting)."""
+        since = self.account_id.fetch_since
+        return datetime.combine(since, dt_time.min) if since else None
+
+    def _prepare_item(self, message, since=None):
+        """The ``BatchItem`` of a fetched message (``lib.session.FetchedMessage``).
+
+        :param since: ``_fetch_since()``, read once per batch
+        """
+        return BatchItem(
+            raw=message.raw,
+            uid=message.uid,
+            pop_uidl=message.pop_uidl,
+            internal_date=message.internal_date,
+            flags=message.flags,
+            # Protocols that cannot search by date leave it to the import.
+            since=since if message.pop_uidl else None,
+        )
+
+    def _advance(self, scan, chunk, batch):
+        """Move the cursor past an imported batch (committed with it by the run)."""
+        if scan.uidnext is not None:
             self.last_uid = max(chunk)
-            self.account_id.email_count += imported
-            if not self.account_id._commit_progress():
-                result["complete"] = False
-                return
-        # UIDs below the fetch-since date were skipped on purpose: do not search
-        # them again next time.
-        if status.uidnext - 1 > self.last_uid:
-            self.last_uid = status.uidnext - 1
+
+    def _finish_scan(self, scan):
+        """The folder is synced to its end."""
+        if scan.uidnext is not None and scan.uidnext - 1 > self.last_uid:
+            # UIDs below the fetch-since date were skipped on purpose: do not search
+            # them again next time.
+            self.last_uid = scan.uidnext - 1
         self.last_sync_at = fields.Datetime.now()
-
-    def _import_batch(self, items, result):
-        """Store one batch and account for it in the run's ``result``."""
-        outcome = self.env["crm.mail.email"]._import_messages(self, items)
-        result["imported"] += outcome["imported"]
-        self.account_id._notify_import_progress(self.account_id.email_count + outcome["imported"])
-        if outcome["quarantined"]:
-            result["warnings"].append(
-                self.env._(
-                    "%(count)s message(s) of folder %(folder)s could not be imported "
-                    "and were put in the quarantine.",
-                    count=outcome["quarantined"],
-                    folder=self.display_label,
-                )
-            )
-        return outcome["imported"]
-
-    def _prepare_fetched(self, message):
-        """Return the plain dict ``_import_messages`` expects for a fetched message."""
-        return {
-            "uid": message.uid,
-            "raw": message.raw,
-            "internal_date": message.internal_date,
-            "flags": message.flags,
-        }
 
     def _reset_uidvalidity(self, uidvalidity):
         """The server renumbered the folder: forget its UIDs and scan it again.
@@ -208,43 +231,3 @@ class CrmMailFolder(models.Model):
         )
         self.location_ids.unlink()
         self.write({"uidvalidity": uidvalidity, "last_uid": 0})
-
-    # ------------------------------------------------------------------
-    # POP3
-    # ------------------------------------------------------------------
-
-    def _sync_pop3(self, session, deadline, result):
-        """Import the messages whose UIDL this folder has not seen yet.
-
-        POP3 cannot ask for "newer" mail: the server's UIDL list is compared with the
-        UIDLs already recorded, in one query.
-        """
-        self.ensure_one()
-        listing = session.list_uidls()
-        self.server_message_count = len(listing)
-        known = set(
-            self.env["crm.mail.email.location"]
-            .search([("folder_id", "=", self.id)])
-            .mapped("pop_uidl")
-        )
-        known |= set(
-            self.env["crm.mail.quarantine"].search([("folder_id", "=", self.id)]).mapped("pop_uidl")
-        )
-        todo = [(num, uidl) for num, uidl in listing if uidl not in known]
-        since = self.account_id.fetch_since
-        since_dt = datetime.combine(since, dt_time.min) if since else None
-        batch_size = self.account_id.batch_size or 200
-        for start in range(0, len(todo), batch_size):
-            if time.monotonic() >= deadline:
-                result["complete"] = False
-                return
-            items = [
-                {"pop_uidl": uidl, "raw": session.retrieve(num), "since": since_dt}
-                for num, uidl in todo[start : start + batch_size]
-            ]
-            imported = self._import_batch(items, result)
-            self.account_id.email_count += imported
-            if not self.account_id._commit_progress():
-                result["complete"] = False
-                return
-        self.last_sync_at = fields.Datetime.now()

@@ -61,19 +61,19 @@ class CrmMailLinkRequest(models.Model):
 
     @api.model
     def _link_records(self, records):
-        """Link the archive to ``records`` (partners or leads) that gained an address.
+        """Link the archive to linkable ``records`` that gained an address.
 
         A small archive is linked at once; a large one is left to the scheduled
         action, batch by batch, so saving the record stays fast.
         """
         requests = []
         for record in records:
-            address = record.email_normalized
+            address = record._crm_mail_address()
             if not address:
                 continue
             emails = self._emails_of_address(address)
             if len(emails) < BATCH_SIZE:
-                self.env["crm.mail.email"]._link_emails(emails, notify=False)
+                self.env["crm.mail.linking"]._link_emails(emails, notify=False)
             else:
                 requests.append(
                     {"res_model": record._name, "res_id": record.id, "address": address}
@@ -88,7 +88,7 @@ class CrmMailLinkRequest(models.Model):
         done = 0
         for request in self.search([]):
             emails = self._emails_of_address(request.address, request.last_email_id)
-            self.env["crm.mail.email"]._link_emails(emails, notify=False)
+            self.env["crm.mail.linking"]._link_emails(emails, notify=False)
             done += len(emails)
             if len(emails) < BATCH_SIZE:
                 request.unlink()

@@ -4,6 +4,8 @@ import base64
 from odoo import fields, models
 from odoo.exceptions import UserError
 
+from ..lib import actions
+from ..lib.batch import BatchItem
 from .crm_mail_folder import BigInteger
 
 
@@ -19,7 +21,6 @@ class CrmMailQuarantine(models.Model):
     pop_uidl = fields.Char(string="POP3 UIDL", readonly=True)
     error = fields.Text(required=True, readonly=True)
     raw_message = fields.Binary(
-        string="Raw Message",
         attachment=True,
         readonly=True,
         help="The message exactly as the server sent it.",
@@ -36,18 +37,18 @@ class CrmMailQuarantine(models.Model):
 
     def action_retry(self):
         """Try to import the quarantined messages again (e.g. after an upgrade)."""
-        Email = self.env["crm.mail.email"]
+        Gateway = self.env["crm.mail.gateway"]
         still_failing = self.browse()
         for entry in self.filtered(lambda q: q.state == "pending"):
             if not entry.folder_id:
                 raise UserError(self.env._("The folder of this message no longer exists."))
-            item = {
-                "raw": base64.b64decode(entry.raw_message or b""),
-                "uid": entry.uid or None,
-                "pop_uidl": entry.pop_uidl or None,
-                "quarantine": entry,
-            }
-            Email._import_messages(entry.folder_id, [item])
+            item = BatchItem(
+                raw=base64.b64decode(entry.raw_message or b""),
+                uid=entry.uid or None,
+                pop_uidl=entry.pop_uidl or None,
+                quarantine=entry,
+            )
+            Gateway._import_batch(entry.folder_id, [item])
             if entry.state == "pending":
                 still_failing |= entry
         for entry in still_failing:
@@ -60,12 +61,6 @@ class CrmMailQuarantine(models.Model):
             )
         else:
             message = self.env._("The messages were imported.")
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "type": "warning" if still_failing else "success",
-                "message": message,
-                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
-            },
-        }
+        return actions.notification(
+            message, kind="warning" if still_failing else "success", then=actions.SOFT_RELOAD
+        )

@@ -13,6 +13,8 @@ searched by SQL join, without access rules), and deleting the email deletes its
 entries.
 """
 
+from contextlib import contextmanager
+
 from markupsafe import Markup
 
 from odoo import api, fields, models
@@ -41,7 +43,7 @@ class MailMessage(models.Model):
     def _get_message_id(self, values):
         # Mail sent about a linkable record carries a Message-ID that proves, in a
         # reply, that its sender got our mail (see crm.mail.email._find_thread_targets).
-        token = self.env["crm.mail.email"]._token_message_id_for(values)
+        token = self.env["crm.mail.linking"]._token_message_id_for(values)
         return token or super()._get_message_id(values)
 
     def _check_access(self, operation):
@@ -81,14 +83,14 @@ class MailMessage(models.Model):
         contents = self._crm_mail_contents()
         if not contents:
             return result
-        authors = self.env["crm.mail.email"]._chatter_authors(
+        authors = self._crm_mail_authors(
             [email for email, readable in contents.values() if readable]
         )
         for values in result:
             if values["id"] not in contents:
                 continue
             email, readable = contents[values["id"]]
-            content = email._chatter_content(readable, authors.get(email.id))
+            content = self._crm_mail_content(email, readable, authors.get(email.id))
             author = content["author_id"]
             formatted = {
                 "body": content["body"],
@@ -113,12 +115,12 @@ class MailMessage(models.Model):
         contents = self._crm_mail_contents()
         if not contents:
             return
-        authors = self.env["crm.mail.email"]._chatter_authors(
+        authors = self._crm_mail_authors(
             [email for email, readable in contents.values() if readable]
         )
         for message in self.filtered(lambda m: m.id in contents):
             email, readable = contents[message.id]
-            content = email._chatter_content(readable, authors.get(email.id))
+            content = self._crm_mail_content(email, readable, authors.get(email.id))
             store.add(
                 message,
                 {
@@ -138,6 +140,66 @@ class MailMessage(models.Model):
                     ),
                 },
             )
+
+    # ------------------------------------------------------------------
+    # What an entry shows
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _crm_mail_content(self, email, readable, author=None):
+        """What a chatter entry of ``email`` shows the current user.
+
+        :param bool readable: the email's access verdict for that user
+        :param author: the sender's partner, if any
+        :return: dict of ``body``, ``subject``, ``email_from``, ``author_id`` and
+            ``attachment_ids``, as the entry's fields would hold them
+        """
+        if not readable:
+            return {
+                "body": chatter_placeholder(self.env, email.direction),
+                "subject": False,
+                "email_from": False,
+                "author_id": self.env["res.partner"],
+                "attachment_ids": self.env["ir.attachment"],
+            }
+        # The reader's own view of the body: remote images stay blocked until shown.
+        body = email.body_display or (
+            Markup("<pre>%s</pre>") % email.body_text if email.body_text else Markup("")
+        )
+        return {
+            "body": body or Markup("<p><em>%s</em></p>") % self.env._("(no text)"),
+            "subject": email.subject or False,
+            "email_from": email.email_from or False,
+            "author_id": author or self.env["res.partner"],
+            "attachment_ids": email.attachment_ids,
+        }
+
+    @api.model
+    def _crm_mail_authors(self, emails):
+        """Map email ids to the partner shown as their author (one query)."""
+        emails = self.env["crm.mail.email"].browse([email.id for email in emails]).sudo()
+        by_address = self.env["crm.mail.linking"]._get_author_partners(emails)
+        return {
+            email.id: email.sent_by_user_id.partner_id or by_address.get(email.from_address)
+            for email in emails
+        }
+
+    @contextmanager
+    def _crm_mail_content_cached(self, email):
+        """Let Odoo's notification layout render this entry with ``email``'s content.
+
+        The content is put in the entry's cache, never written: the entry keeps
+        holding nothing; it is dropped from the cache on leaving.
+        """
+        self.ensure_one()
+        content = self._crm_mail_content(email, True, self._crm_mail_authors(email).get(email.id))
+        for fname in ("body", "subject", "email_from", "author_id"):
+            field = self._fields[fname]
+            self.env.cache.update(self, field, [field.convert_to_cache(content[fname], self)])
+        try:
+            yield
+        finally:
+            self.invalidate_recordset(["body", "subject", "email_from", "author_id"])
 
     @api.model
     def _message_fetch(

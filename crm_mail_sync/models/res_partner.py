@@ -1,5 +1,5 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-from odoo import models
+from odoo import api, models
 
 
 class ResPartner(models.Model):
@@ -16,6 +16,30 @@ class ResPartner(models.Model):
             # The 'Own' level follows the users' addresses.
             self.env["crm.mail.email"].sudo()._refresh_address_users(changed.user_ids)
         return result
+
+    @api.model
+    def _crm_mail_match_addresses(self, addresses):
+        """Contacts of these addresses, and their company."""
+        return {
+            address: contacts | (contacts.commercial_partner_id - contacts)
+            for address, contacts in self._crm_mail_match_contacts(addresses).items()
+        }
+
+    @api.model
+    def _crm_mail_match_contacts(self, addresses):
+        """``{address: contacts}`` of these addresses.
+
+        Internal users' partners are left out: colleagues' addresses say nothing about
+        which customer an email concerns.
+        """
+        matched = super()._crm_mail_match_addresses(addresses)
+        partners = self.browse().union(*matched.values())
+        internal = (
+            self.env["res.users"]
+            .search([("partner_id", "in", partners.ids), ("share", "=", False)])
+            .partner_id
+        )
+        return {address: found - internal for address, found in matched.items() if found - internal}
 
     def _crm_mail_linked_records(self):
         # A company's emails include its contacts'.

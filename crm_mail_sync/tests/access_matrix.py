@@ -73,4 +73,4 @@ def render_table():
 
 
 if __name__ == "__main__":
-    print(render_table())
+    print(render_table())  # pylint: disable=print-used

@@ -1,5 +1,11 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
-"""Shared set-up: a real Dovecot on loopback, mailboxes, mail accounts and users."""
+"""Shared set-up of the tests.
+
+``CrmMailUnitCase`` needs no mail server: users, and mail imported straight through
+the import chain (``crm.mail.gateway``) into a folder of an account that is never
+connected; use it to test an override of a step, a linkable model or a filter action.
+``CrmMailSyncCase`` adds a real Dovecot on loopback, mailboxes on it and an SMTP sink.
+"""
 
 import ssl
 import time
@@ -8,25 +14,23 @@ from datetime import datetime, timedelta
 
 from odoo.tests import TransactionCase, new_test_user
 
+from odoo.addons.crm_mail_sync.lib.batch import BatchItem
+
 from . import mail_corpus
-from .servers import SmtpSink, get_shared_dovecot
+from .servers import get_shared_dovecot
+from .smtp_sink import SmtpSink
 
 
-class CrmMailSyncCase(TransactionCase):
-    """Base class of the add-on's tests that talk to the shared Dovecot instance."""
+class CrmMailUnitCase(TransactionCase):
+    """Base class of the tests that need no mail server."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.dovecot = get_shared_dovecot()
         cls.env = cls.env(context=dict(cls.env.context, tracking_disable=True))
         cls.Account = cls.env["crm.mail.account"]
         cls.Email = cls.env["crm.mail.email"]
-        # The Dovecot is on loopback, which the personal accounts of users who are not
-        # administrators may only reach once it is an allowed mail host.
-        cls.env["ir.config_parameter"].set_param(
-            "crm_mail_sync.allowed_mail_hosts", cls.dovecot.host
-        )
+        cls.Gateway = cls.env["crm.mail.gateway"]
         cls.mail_admin = new_test_user(
             cls.env,
             login="crm_mail_admin",
@@ -38,6 +42,84 @@ class CrmMailSyncCase(TransactionCase):
             login="crm_mail_user",
             email="crm.mail.user@example.com",
             groups="base.group_user,crm_mail_sync.group_crm_mail_user,crm_mail_sync.group_crm_mail_personal",
+        )
+
+    # ------------------------------------------------------------------
+    # Mail imported without a server
+    # ------------------------------------------------------------------
+
+    @classmethod
+    def local_account(cls, name="local", **vals):
+        """A group account whose server is never contacted, with an INBOX folder."""
+        values = {
+            "name": name,
+            "account_type": "group",
+            "email": f"{name}@crm-mail-sync.test",
+            "protocol": "imap",
+            "host": "imap.crm-mail-sync.test",
+            "port": 143,
+            "security": "none",
+            "login": name,
+            "password": "unused",
+        }
+        values.update(vals)
+        account = cls.Account.with_user(cls.mail_admin).create(values).sudo()
+        cls.local_folder(account, "INBOX")
+        return account
+
+    @classmethod
+    def local_folder(cls, account, name, **vals):
+        """The folder ``name`` of ``account`` (created if missing)."""
+        folder = account.folder_ids.filtered(lambda f: f.name == name)
+        if not folder:
+            folder = cls.env["crm.mail.folder"].create(
+                {"account_id": account.id, "name": name, **vals}
+            )
+        return folder
+
+    def import_raw(self, folder, raws, first_uid=None):
+        """Import raw messages into ``folder`` through the import chain, as a sync
+        run would after fetching them; return the ``ImportBatch``."""
+        if first_uid is None:
+            first_uid = max(folder.location_ids.mapped("uid") or [0]) + 1
+        items = [
+            BatchItem(raw=raw if isinstance(raw, bytes) else raw.encode(), uid=first_uid + i)
+            for i, raw in enumerate(raws)
+        ]
+        return self.Gateway._import_batch(folder, items)
+
+    def emails_of(self, account):
+        return self.Email.search([("account_ids", "in", account.ids)])
+
+    @staticmethod
+    def chatter_entries(record, email):
+        """The entries of ``email`` in ``record``'s chatter (they hold no content)."""
+        return record.message_ids.filtered(lambda message: message.crm_mail_email_id == email)
+
+    @staticmethod
+    def messages(count, seed=0, **kw):
+        return mail_corpus.many_messages(count, seed=seed, **kw)
+
+    @staticmethod
+    def message(**kw):
+        return mail_corpus.simple_message(**kw)
+
+    @staticmethod
+    def days_ago(days):
+        return datetime.utcnow().replace(microsecond=0) - timedelta(days=days)
+
+
+class CrmMailSyncCase(CrmMailUnitCase):
+    """Base class of the tests that talk to the shared Dovecot instance."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.dovecot = get_shared_dovecot()
+        # The Dovecot is on loopback, which the personal accounts of users who are not
+        # administrators may only reach once it is an allowed mail host.
+        cls.env["ir.config_parameter"].set_param(
+            "crm_mail_sync.allowed_mail_hosts", cls.dovecot.host
         )
 
     @classmethod
@@ -67,14 +149,15 @@ class CrmMailSyncCase(TransactionCase):
         cls.dovecot.add_user(login, password)
         return login, password
 
-    def account_values(self, login, password, **vals):
+    @classmethod
+    def account_values(cls, login, password, **vals):
         """The create values of a group account on the shared Dovecot."""
         values = {
             "name": login,
             "account_type": "group",
             "email": f"{login}@crm-mail-sync.test",
             "protocol": "imap",
-            "host": self.dovecot.host,
+            "host": cls.dovecot.host,
             "security": "none",
             "login": login,
             "password": password,
@@ -83,7 +166,7 @@ class CrmMailSyncCase(TransactionCase):
         values.update(vals)
         if "port" not in vals:
             values["port"] = (
-                self.dovecot.imap_port if values["protocol"] == "imap" else self.dovecot.pop3_port
+                cls.dovecot.imap_port if values["protocol"] == "imap" else cls.dovecot.pop3_port
             )
         return values
 
@@ -117,26 +200,6 @@ class CrmMailSyncCase(TransactionCase):
     def sync(account, budget=60):
         """Sync like "Fetch now" (no commit); return the run's statistics."""
         return account._sync(deadline=time.monotonic() + budget, commit=False)
-
-    def emails_of(self, account):
-        return self.Email.search([("account_ids", "in", account.ids)])
-
-    @staticmethod
-    def chatter_entries(record, email):
-        """The entries of ``email`` in ``record``'s chatter (they hold no content)."""
-        return record.message_ids.filtered(lambda message: message.crm_mail_email_id == email)
-
-    @staticmethod
-    def messages(count, seed=0, **kw):
-        return mail_corpus.many_messages(count, seed=seed, **kw)
-
-    @staticmethod
-    def message(**kw):
-        return mail_corpus.simple_message(**kw)
-
-    @staticmethod
-    def days_ago(days):
-        return datetime.utcnow().replace(microsecond=0) - timedelta(days=days)
 
     def trusting_context(self):
         """An SSL context that trusts the test server's self-signed certificate."""

@@ -355,3 +355,22 @@ def malformed_corpus():
         b"From: corpus@example.com\r\nSubject: original\r\n\r\n--DSN--\r\n"
     )
     return corpus
+
+
+def nested_multipart(raw, levels, sender=None):
+    """``raw`` (bytes of a part) wrapped in ``levels`` multipart/mixed levels, each with
+    a text part "level N text" before it; ``sender``, a format of ``level``, gives each
+    level its own From."""
+    for level in range(1, levels + 1):
+        sender_line = f"From: {sender.format(level=level)}\r\n" if sender else ""
+        raw = (
+            (
+                f"{sender_line}Subject: level {level}\r\n"
+                f'Content-Type: multipart/mixed; boundary="L{level}"\r\n\r\n'
+                f"--L{level}\r\nContent-Type: text/plain\r\n\r\nlevel {level} text\r\n"
+                f"--L{level}\r\n"
+            ).encode()
+            + raw
+            + f"\r\n--L{level}--\r\n".encode()
+        )
+    return raw

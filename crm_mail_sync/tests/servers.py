@@ -3,9 +3,9 @@
 * ``DovecotServer``: a private Dovecot (IMAP, IMAPS, POP3, POP3S) on 127.0.0.1, with
   its own configuration, passwd file, Maildir storage and self-signed certificate in
   one directory. Works when run as root and as a normal user.
-* ``SmtpSink``: an aiosmtpd server collecting what it receives.
-* ``CuttingProxy``: a loopback TCP proxy that can cut or slow the connection, to
-  reproduce a server that drops mid-FETCH or answers slowly.
+
+The SMTP sink is in ``smtp_sink.py``, the proxy that cuts connections in
+``cutting_proxy.py``.
 """
 
 import atexit
@@ -22,16 +22,32 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 
-from aiosmtpd.controller import Controller
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 LOOPBACK = "127.0.0.1"
+
+
+class Server:
+    """A server the tests start and stop; ``with server:`` does both."""
+
+    def start(self):
+        raise NotImplementedError
+
+    def stop(self):
+        raise NotImplementedError
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
 
 
 def find_dovecot():
@@ -196,7 +212,7 @@ service stats {{
 """
 
 
-class DovecotServer:
+class DovecotServer(Server):
     """A private Dovecot listening on loopback, storing mail under ``workdir``."""
 
     host = LOOPBACK
@@ -227,14 +243,6 @@ class DovecotServer:
         else:
             self.mail_uid, self.mail_gid = os.getuid(), os.getgid()
         self._load_passwords()
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
 
     # ------------------------------------------------------------------
     # Process
@@ -531,144 +539,3 @@ def get_shared_dovecot():
         atexit.register(server.stop)
         _shared["dovecot"] = server
     return _shared["dovecot"]
-
-
-class SmtpSink:
-    """An aiosmtpd server on loopback that keeps every message it receives."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.host = LOOPBACK
-        self.messages = []
-        self._controller = None
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
-
-    def start(self):
-
-        sink = self
-
-        class Handler:
-            async def handle_DATA(self, server, session, envelope):
-                sink.messages.append(
-                    {
-                        "mail_from": envelope.mail_from,
-                        "rcpt_tos": list(envelope.rcpt_tos),
-                        "raw": envelope.original_content or envelope.content,
-                    }
-                )
-                return "250 Message accepted"
-
-        self._controller = Controller(Handler(), hostname=self.host, port=self.port)
-        self._controller.start()
-        return self
-
-    def stop(self):
-        if self._controller:
-            self._controller.stop()
-            self._controller = None
-
-
-class CuttingProxy:
-    """A loopback TCP proxy that can cut the connection or slow it down.
-
-    ``cut_after_bytes``: once the server has sent this many bytes in total (across
-    connections) to clients, both sides are closed abruptly. ``delay``: seconds to
-    wait before forwarding each chunk from the server. Both can change at run time.
-    """
-
-    def __init__(self, target_host, target_port, cut_after_bytes=None, delay=0.0):
-        self.target = (target_host, target_port)
-        self.cut_after_bytes = cut_after_bytes
-        self.delay = delay
-        self.bytes_down = 0
-        self.cuts = 0
-        self.port = None
-        self._listener = None
-        self._stopping = threading.Event()
-        self._sockets = []
-        self._lock = threading.Lock()
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
-
-    def start(self, port=0):
-        """Listen (again) on ``port``, or on a free one."""
-        self._stopping = threading.Event()
-        self._listener = socket.socket()
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind((LOOPBACK, port))
-        self._listener.listen(16)
-        self._listener.settimeout(0.2)
-        self.port = self._listener.getsockname()[1]
-        threading.Thread(target=self._accept_loop, daemon=True).start()
-        return self
-
-    def stop(self):
-        self._stopping.set()
-        with contextlib.suppress(OSError):
-            self._listener.close()
-        with self._lock:
-            for sock in self._sockets:
-                with contextlib.suppress(OSError):
-                    sock.close()
-            self._sockets.clear()
-
-    def _accept_loop(self):
-        while not self._stopping.is_set():
-            try:
-                client, _addr = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            try:
-                server = socket.create_connection(self.target, timeout=10)
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                self._sockets += [client, server]
-            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
-
-    def _close_pair(self, a, b):
-        for sock in (a, b):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(OSError):
-                sock.close()
-
-    def _pump(self, source, dest, downstream):
-        source.settimeout(None)
-        try:
-            while True:
-                chunk = source.recv(65536)
-                if not chunk:
-                    break
-                if downstream:
-                    if self.delay:
-                        time.sleep(self.delay)
-                    limit = self.cut_after_bytes
-                    if limit is not None and self.bytes_down + len(chunk) >= limit:
-                        keep = max(limit - self.bytes_down, 0)
-                        dest.sendall(chunk[:keep])
-                        self.bytes_down += keep
-                        self.cuts += 1
-                        break
-                    self.bytes_down += len(chunk)
-                dest.sendall(chunk)
-        except OSError:
-            pass
-        self._close_pair(source, dest)

@@ -56,11 +56,11 @@ def main():
             for _again in range(9):
                 if not stats["incomplete"]:
                     break
-                cr.commit()
+                cr.commit()  # pylint: disable=invalid-commit
                 imported = stats["imported"]
                 stats = Account._cron_sync()
                 stats["imported"] += imported
-        cr.commit()
+        cr.commit()  # pylint: disable=invalid-commit
         _say(
             done=True,
             start=start,
@@ -73,7 +73,7 @@ def main():
 
 
 def _say(**values):
-    print(json.dumps(values), flush=True)
+    print(json.dumps(values), flush=True)  # pylint: disable=print-used
 
 
 if __name__ == "__main__":

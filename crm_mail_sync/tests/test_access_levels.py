@@ -61,16 +61,7 @@ class TestAccessLevels(CrmMailSyncCase):
     @classmethod
     def _mailbox_account(cls, name, user=None, **vals):
         login, password = cls.new_mailbox(name)
-        values = {
-            "name": name,
-            "email": f"{login}@crm-mail-sync.test",
-            "host": cls.dovecot.host,
-            "port": cls.dovecot.imap_port,
-            "security": "none",
-            "login": login,
-            "password": password,
-            "account_type": "group",
-        }
+        values = cls.account_values(login, password, name=name)
         if user:
             values.update(account_type="personal", user_id=user.id, email=user.email)
         values.update(vals)

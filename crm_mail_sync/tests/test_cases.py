@@ -1,15 +1,40 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import inspect
+import textwrap
+from unittest.mock import patch
+
 import psycopg2.errors
 
 from odoo import SUPERUSER_ID, api
 from odoo.modules.registry import Registry
 from odoo.tests import BaseCase, new_test_user, tagged
 from odoo.tests.common import get_db_name
-from odoo.tools import mute_logger
+from odoo.tools import file_open, mute_logger
 
-from odoo.addons.crm_mail_sync.lib.assignment import least_busy, round_robin
+from odoo.addons.crm_mail_sync.lib.assignment import Turn, least_busy, round_robin
 
 from .common import CrmMailSyncCase
+
+STICKY = ("sticky", "Same agent as last time")
+
+
+# The strategy of readme/EXTENDING.md, word for word (checked below): a module would
+# define it on its own ``crm.mail.case``, the tests patch it onto the model's class.
+def _assign_sticky(self, candidates, turn):
+    """The agent of the customer's latest case while eligible, else the next in turn."""
+    if self.partner_id:
+        previous = self.search(
+            [
+                ("partner_id", "=", self.partner_id.id),
+                ("user_id", "in", candidates),
+                ("id", "!=", self.id),
+            ],
+            order="id desc",
+            limit=1,
+        )
+        if previous:
+            return previous.user_id
+    return self._assign_round_robin(candidates, turn)
 
 
 @tagged("post_install", "-at_install", "crm_mail_sync")
@@ -25,6 +50,28 @@ class TestAssignmentStrategies(BaseCase):
         self.assertEqual(least_busy([3, 5, 9], {3: 2, 5: 1, 9: 4}), 5)
         self.assertEqual(least_busy([3, 5, 9], {3: 2, 5: 2, 9: 2}, last=3), 5)
         self.assertEqual(least_busy([3, 5, 9], {3: 2, 9: 1}), 5)  # zero open cases
+
+    def test_turn_is_read_once_and_only_when_asked(self):
+        reads = []
+
+        def read():
+            reads.append(True)
+            return None  # nobody assigned yet is a turn read all the same
+
+        turn = Turn(read)
+        self.assertFalse(turn.taken)
+        self.assertFalse(reads)
+        self.assertIsNone(turn.last)
+        self.assertIsNone(turn.last)
+        self.assertTrue(turn.taken)
+        self.assertEqual(len(reads), 1)
+
+    def test_extending_example_is_the_tested_one(self):
+        with file_open("crm_mail_sync/readme/EXTENDING.md") as handle:
+            text = handle.read()
+        self.assertIn("## A distribution strategy", text)
+        self.assertIn('selection_add=[("%s", "%s")]' % STICKY, text)
+        self.assertIn(textwrap.indent(inspect.getsource(_assign_sticky), "    "), text)
 
 
 @tagged("post_install", "-at_install", "crm_mail_sync")
@@ -144,6 +191,77 @@ class TestCases(CrmMailSyncCase):
         self.assertFalse(case.user_id)
         self.assertEqual(case.team_id, self.team)
 
+    def test_opted_out_member_gets_no_case_until_opted_in(self):
+        first, second, third = sorted(self.agents, key=lambda user: user.id)
+        membership = self.team.crm_team_member_ids.filtered(lambda m: m.user_id == second)
+        membership.assignment_optout = True
+        assigned = [self.deliver(subject=f"Opt-out RR {i}").case_id.user_id for i in range(4)]
+        self.assertEqual(assigned, [first, third, first, third])
+        # With no open case at all, the opted-out member is the least busy: still skipped.
+        self.account.case_assignment = "least_busy"
+        assigned = [self.deliver(subject=f"Opt-out LB {i}").case_id.user_id for i in range(2)]
+        self.assertEqual(assigned, [first, third])
+        membership.assignment_optout = False
+        self.assertEqual(self.deliver(subject="Opted in again").case_id.user_id, second)
+        self.account.case_assignment = "round_robin"
+        self.assertEqual(self.deliver(subject="In turn again").case_id.user_id, third)
+
+    def test_team_leader_is_eligible_unless_opted_out_as_member(self):
+        leader = new_test_user(
+            self.env,
+            login="case_team_leader",
+            groups="base.group_user,crm_mail_sync.group_crm_mail_team",
+        )
+        self.team.user_id = leader
+        case = self.Case.create({"subject": "Leader", "team_id": self.team.id})
+        self.assertEqual(case._eligible_users(), sorted((self.agents | leader).ids))
+        self.team.member_ids = [(4, leader.id)]
+        membership = self.team.crm_team_member_ids.filtered(lambda m: m.user_id == leader)
+        membership.assignment_optout = True
+        self.assertEqual(case._eligible_users(), sorted(self.agents.ids))
+
+    def test_direct_assignment_takes_no_turn(self):
+        agent = self.agents[1]
+        self.account.write({"case_assignment": "direct", "case_user_id": agent.id})
+        with patch.object(type(self.Case), "_assignment_turn", autospec=True) as take_turn:
+            self.assertEqual(self.deliver(subject="Direct, no lock").case_id.user_id, agent)
+        take_turn.assert_not_called()
+        self.assertFalse(self.account.last_assigned_user_id)
+
+    def test_extending_example_strategy_is_dispatched(self):
+        """The distribution of readme/EXTENDING.md, added the way a module adds it."""
+        field = self.Account._fields["case_assignment"]
+        dave, erin = self.env["res.partner"].create(
+            [
+                {"name": "Dave", "email": "dave@customer.example"},
+                {"name": "Erin", "email": "erin@customer.example"},
+            ]
+        )
+        first, second, third = sorted(self.agents, key=lambda user: user.id)
+        with (
+            patch.object(type(self.Case), "_assign_sticky", _assign_sticky, create=True),
+            patch.object(field, "_selection", {**field._selection, STICKY[0]: STICKY[1]}),
+        ):
+            self.account.case_assignment = "sticky"
+            # No earlier case: the next in turn, which becomes the turn.
+            self.assertEqual(self.deliver(subject="Sticky 1").case_id.user_id, first)
+            self.assertEqual(
+                self.deliver(subject="Sticky 2", sender=dave.email).case_id.user_id, second
+            )
+            # Known customers keep their agent, and the turn stays where it was.
+            self.assertEqual(self.deliver(subject="Sticky 3").case_id.user_id, first)
+            self.assertEqual(
+                self.deliver(subject="Sticky 4", sender=dave.email).case_id.user_id, second
+            )
+            self.assertEqual(self.account.last_assigned_user_id, second)
+            self.assertEqual(
+                self.deliver(subject="Sticky 5", sender=erin.email).case_id.user_id, third
+            )
+            # An agent no longer eligible: the next in turn again.
+            membership = self.team.crm_team_member_ids.filtered(lambda m: m.user_id == first)
+            membership.assignment_optout = True
+            self.assertEqual(self.deliver(subject="Sticky 6").case_id.user_id, second)
+
     def test_archive_mail_opens_cases_only_when_asked(self):
         self.dovecot.append(
             self.login,
@@ -195,7 +313,7 @@ class TestConcurrentAssignment(BaseCase):
                 }
             )
             ids = {"team": team.id, "account": account.id}
-            cr.commit()
+            cr.commit()  # pylint: disable=invalid-commit
 
         def new_case(cr, subject):
             env = api.Environment(cr, SUPERUSER_ID, {})
@@ -216,10 +334,10 @@ class TestConcurrentAssignment(BaseCase):
                 ):
                     second._assign_case_user()
                 second_cr.rollback()
-                first_cr.commit()
+                first_cr.commit()  # pylint: disable=invalid-commit
                 second = new_case(second_cr, "second")
                 second_user = second._assign_case_user()
-                second_cr.commit()
+                second_cr.commit()  # pylint: disable=invalid-commit
             self.assertTrue(first_user)
             self.assertTrue(second_user)
             self.assertNotEqual(first_user.id, second_user.id)

@@ -110,20 +110,16 @@ class TestContentAccess(HttpCase):
         # The support team's mailbox: its mail opens cases for the team.
         login, password = CrmMailSyncCase.new_mailbox.__func__(cls, "support")
         support = env["crm.mail.account"].create(
-            {
-                "name": "Support",
-                "account_type": "group",
-                "email": f"{login}@crm-mail-sync.test",
-                "host": cls.dovecot.host,
-                "port": cls.dovecot.imap_port,
-                "security": "none",
-                "login": login,
-                "password": password,
-                "team_ids": [(6, 0, team.ids)],
-                "create_cases": True,
-                "case_assignment": "direct",
-                "case_user_id": cls.users["team"].id,
-            }
+            CrmMailSyncCase.account_values.__func__(
+                cls,
+                login,
+                password,
+                name="Support",
+                team_ids=[(6, 0, team.ids)],
+                create_cases=True,
+                case_assignment="direct",
+                case_user_id=cls.users["team"].id,
+            )
         )
         support.action_test_connection()
         support.live_since = CrmMailSyncCase.days_ago(1)
@@ -183,7 +179,7 @@ class TestContentAccess(HttpCase):
         cls.case = cls.emails["team"].case_id
         assert cls.case and cls.emails["private"].is_private
         # The private email concerns the case too (linked by hand by its owner).
-        Email._create_links(
+        env["crm.mail.linking"]._create_links(
             cls.emails["private"],
             {cls.emails["private"].id: {("crm.mail.case", cls.case.id): "manual"}},
             notify=False,

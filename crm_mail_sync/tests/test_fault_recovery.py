@@ -17,7 +17,7 @@ from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from .common import CrmMailSyncCase
-from .servers import CuttingProxy
+from .cutting_proxy import CuttingProxy
 
 ACCOUNT_LOGGER = "odoo.addons.crm_mail_sync.models.crm_mail_account"
 _report = logging.getLogger("odoo.addons.crm_mail_sync.fault_report")

@@ -1,33 +1,58 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo.exceptions import AccessError
-from odoo.tests import BaseCase, tagged
+from odoo.tests import tagged
 
-from odoo.addons.crm_mail_sync.lib.filters import FilterRule, domain_excluded, evaluate
+from odoo.addons.crm_mail_sync.lib.batch import BatchItem
+from odoo.addons.crm_mail_sync.lib.filters import domain_excluded
+from odoo.addons.crm_mail_sync.lib.mime import parse_message
 
-from .common import CrmMailSyncCase
+from .common import CrmMailSyncCase, CrmMailUnitCase
 
 
 @tagged("post_install", "-at_install", "crm_mail_sync")
-class TestFilterMatching(BaseCase):
+class TestFilterMatching(CrmMailUnitCase):
+    """The filters' evaluation on a batch, without a mail server."""
+
     def test_order_first_skip_wins_and_wildcards(self):
-        message = {
-            "from_address": "news@mail.shop.example",
-            "recipients": ["me@x.example"],
-            "subject": "ÉTÉ sale",
-            "body": "Deals",
-        }
-        rules = [
-            FilterRule(1, "move", from_pattern="*.shop.example", folder_id=7),
-            FilterRule(2, "skip", subject_contains="été"),
-            FilterRule(3, "mark_read", body_contains="deals"),
-        ]
-        outcome = evaluate(rules, message)
-        self.assertTrue(outcome.skip)
-        self.assertEqual(outcome.matched, (1, 2))
-        self.assertFalse(outcome.mark_read)
-        self.assertFalse(
-            evaluate([FilterRule(4, "skip", from_pattern="shop.example")], message).skip
+        account = self.local_account("matching")
+        item = BatchItem(
+            raw=b"",
+            parsed=parse_message(
+                self.message(
+                    sender="news@mail.shop.example",
+                    to="me@x.example",
+                    subject="ÉTÉ sale",
+                    body="Deals",
+                )
+            ),
         )
+        Filter = self.env["crm.mail.filter"]
+        folder = self.env["crm.mail.inbox.folder"].create({"name": "Shops"})
+        common = {"scope": "account", "account_id": account.id}
+        rules = Filter.create(
+            [
+                dict(
+                    common,
+                    sequence=1,
+                    name="move",
+                    action="move",
+                    from_pattern="*.shop.example",
+                    folder_id=folder.id,
+                ),
+                dict(common, sequence=2, name="skip", action="skip", subject_contains="été"),
+                dict(common, sequence=3, name="read", action="mark_read", body_contains="deals"),
+            ]
+        )
+        Filter._filter_items(account, [item])
+        outcome = item.filter
+        self.assertTrue(outcome.skip)
+        self.assertEqual(outcome.matched, tuple(rules[:2].ids))
+        self.assertFalse(outcome.mark_read)
+        rules.unlink()
+        other = BatchItem(raw=b"", parsed=item.parsed)
+        Filter.create(dict(common, name="bare", action="skip", from_pattern="shop.example"))
+        Filter._filter_items(account, [other])
+        self.assertFalse(other.filter.skip)
         self.assertTrue(domain_excluded(["a@sub.family.example"], ["family.example"]))
         self.assertFalse(domain_excluded(["a@notfamily.example"], ["family.example"]))
 

@@ -32,3 +32,22 @@ class TestTranslations(TransactionCase):
             self.env["res.lang"]._activate_lang(code)
             self.env["ir.module.module"]._load_module_terms(["crm_mail_sync"], [code])
             self.assertEqual(menu.with_context(lang=code).name, inbox, lang)
+
+    def test_error_advice_is_translated(self):
+        """The advice is written once in lib/errors.py (marked _lt) and shown translated."""
+        self.env["res.lang"]._activate_lang("fr_FR")
+        self.env["ir.module.module"]._load_module_terms(["crm_mail_sync"], ["fr_FR"])
+        account = self.env["crm.mail.account"].create(
+            {
+                "name": "advice",
+                "account_type": "group",
+                "email": "advice@crm-mail-sync.test",
+                "host": "imap.crm-mail-sync.test",
+                "login": "advice",
+            }
+        )
+        account.last_error = "The server refused the login and password."
+        self.assertIn("app password", account.last_error_advice)
+        french = account.with_context(lang="fr_FR")
+        french.invalidate_recordset(["last_error_advice"])
+        self.assertIn("mot de passe d'application", french.last_error_advice)

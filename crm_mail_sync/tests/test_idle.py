@@ -25,7 +25,7 @@ class TestImapIdle(CrmMailSyncCase):
         account = self.create_account(login, password, use_idle=True)
         self.connect(account)
         self.assertEqual(account._idle_folder(), "INBOX")
-        with account._session() as session:
+        with account._open_session() as session:
             start = time.monotonic()
             self.assertFalse(session.idle("INBOX", 1))
             self.assertGreaterEqual(time.monotonic() - start, 0.9)

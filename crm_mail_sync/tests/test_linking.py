@@ -282,12 +282,12 @@ class TestLinking(CrmMailSyncCase):
             [{"name": address, "email": address} for address in recipients]
         )
         self.assertFalse(emails.link_ids)
-        self.Email._link_emails(emails[:1], notify=False)  # warm the caches
+        self.env["crm.mail.linking"]._link_emails(emails[:1], notify=False)  # warm the caches
         counts = []
         for batch in (emails[1:2], emails[2:4], emails[4:30]):
             self.env.invalidate_all()
             before = self.env.cr.sql_log_count
-            self.Email._link_emails(batch, notify=False)
+            self.env["crm.mail.linking"]._link_emails(batch, notify=False)
             counts.append(self.env.cr.sql_log_count - before)
             self.assertEqual(len(batch.link_ids), 50 * len(batch))
         # 50 and 100 links fit in one INSERT of Odoo's (100 rows): the same queries.

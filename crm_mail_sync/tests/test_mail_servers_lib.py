@@ -18,7 +18,8 @@ from odoo.addons.crm_mail_sync.lib.imap_client import (
 from odoo.addons.crm_mail_sync.lib.pop3_client import Pop3Session
 
 from . import mail_corpus
-from .servers import CuttingProxy, free_port, get_shared_dovecot
+from .cutting_proxy import CuttingProxy
+from .servers import free_port, get_shared_dovecot
 
 
 @tagged("post_install", "-at_install", "crm_mail_sync")

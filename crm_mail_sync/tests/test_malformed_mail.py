@@ -7,7 +7,7 @@ from odoo.tools import mute_logger
 from . import mail_corpus
 from .common import CrmMailSyncCase
 
-EMAIL_LOGGER = "odoo.addons.crm_mail_sync.models.crm_mail_email"
+GATEWAY_LOGGER = "odoo.addons.crm_mail_sync.models.crm_mail_gateway"
 
 
 @tagged("post_install", "-at_install", "crm_mail_sync")
@@ -19,7 +19,7 @@ class TestMalformedMail(CrmMailSyncCase):
             uids[name] = self.dovecot.append(login, "INBOX", raw)
         account = self.create_account(login, password, **account_vals)
         self.connect(account)
-        with mute_logger(EMAIL_LOGGER):
+        with mute_logger(GATEWAY_LOGGER):
             stats = self.sync(account)
         return account, uids, stats
 
@@ -79,13 +79,13 @@ class TestMalformedMail(CrmMailSyncCase):
         self.assertIn("quarantine", account.last_error)
         self.assertEqual(account.quarantine_count, 1)
         # Not fetched again on the next run.
-        with mute_logger(EMAIL_LOGGER):
+        with mute_logger(GATEWAY_LOGGER):
             self.assertEqual(self.sync(account)["commands"], 2)
         self.assertEqual(
             self.env["crm.mail.quarantine"].search_count([("account_id", "=", account.id)]), 1
         )
         # Retrying an unusable message keeps it; a repaired one is imported.
-        with mute_logger(EMAIL_LOGGER):
+        with mute_logger(GATEWAY_LOGGER):
             action = entry.action_retry()
         self.assertEqual(action["params"]["type"], "warning")
         self.assertEqual(entry.retry_count, 1)

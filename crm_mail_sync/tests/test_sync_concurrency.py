@@ -23,10 +23,11 @@ from odoo import SUPERUSER_ID, api
 from odoo.tests import tagged
 from odoo.tools import config, mute_logger
 
-from ..models.crm_mail_account import MESSAGE_LOCK_SPACE
+from ..sync_run import MESSAGE_LOCK_SPACE, SyncRun
 from .common import CrmMailSyncCase
 
-ACCOUNT_LOGGER = "odoo.addons.crm_mail_sync.models.crm_mail_account"
+# The whole add-on: the sync run, the import chain and the models below them.
+ADDON_LOGGER = "odoo.addons.crm_mail_sync"
 WORKER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sync_worker.py")
 WAIT = 120  # seconds: an upper bound for anything here, never a pause
 
@@ -235,7 +236,7 @@ class TestSyncConcurrency(CrmMailSyncCase):
         first_thread = self.start(first_worker)
         try:
             self.assertTrue(stored.wait(WAIT), "the first worker did not store its batch")
-            with self.capture_logs(ACCOUNT_LOGGER) as logs:
+            with self.capture_logs(ADDON_LOGGER) as logs:
                 second_thread = self.start(self.sync_committing, second)
                 met = self.wait_for_lock_wait('INSERT INTO "crm_mail_email"')
                 release.set()
@@ -270,7 +271,7 @@ class TestSyncConcurrency(CrmMailSyncCase):
                 "UPDATE crm_mail_folder SET display_label = display_label WHERE id = %s",
                 (self.folder_id(first),),
             )
-            with self.capture_logs(ACCOUNT_LOGGER) as logs:
+            with self.capture_logs(ADDON_LOGGER) as logs:
                 first_thread = self.start(self.sync_committing, first)
                 first_held = self.wait_for_lock_wait('UPDATE "crm_mail_folder"')
                 second_thread = self.start(self.sync_committing, second)
@@ -300,10 +301,10 @@ class TestSyncConcurrency(CrmMailSyncCase):
         def reserve(count, end):
             with self.worker_env() as env:
                 account = env["crm.mail.account"].browse(account_id)
-                account = account.with_context(crm_mail_sync_commit=True)
-                self.assertTrue(account._try_lock())
+                run = SyncRun(account, time.monotonic() + WAIT, commit=True)
+                self.assertTrue(run.claim(account))
                 keys = [f"<reserve-{index}@example.com>" for index in range(count)]
-                renewed = account._reserve_messages(keys)
+                renewed = run.reserve(keys, account)
                 held = self.message_locks()
                 getattr(env.cr, end)()
                 return renewed, held, self.message_locks()
@@ -320,9 +321,9 @@ class TestSyncConcurrency(CrmMailSyncCase):
             cr = self.registry.cursor()
             cr.transaction = api.Transaction(self.registry)
             account = api.Environment(cr, SUPERUSER_ID, {})["crm.mail.account"].browse(account_id)
-            account = account.with_context(crm_mail_sync_commit=True)
-            account._try_lock()
-            account._reserve_messages(["<closed@example.com>"])
+            run = SyncRun(account, time.monotonic() + WAIT, commit=True)
+            run.claim(account)
+            run.reserve(["<closed@example.com>"], account)
             held = self.message_locks()
             cr.close()
             return held, self.message_locks()
@@ -343,7 +344,7 @@ class TestSyncConcurrency(CrmMailSyncCase):
             barrier.wait(WAIT)
             return self.sync_committing(account_id)
 
-        with self.capture_logs(ACCOUNT_LOGGER) as logs:
+        with self.capture_logs(ADDON_LOGGER) as logs:
             threads = [self.start(worker, account_id) for account_id in account_ids]
             results = [self.result_of(*thread) for thread in threads]
         self.assertEqual([result["imported"] for result in results], [60] * 4)
@@ -361,7 +362,8 @@ class TestSyncConcurrency(CrmMailSyncCase):
         account_id = self.committed_account(raws)
         with self.worker_env() as holder_env:
             holder_cr = holder_env.cr
-            self.assertTrue(holder_env["crm.mail.account"].browse(account_id)._try_lock())
+            holder = holder_env["crm.mail.account"].browse(account_id)
+            self.assertTrue(SyncRun(holder, time.monotonic() + WAIT, commit=True).claim(holder))
             # A second worker finds the account taken and leaves it alone.
             other = self.result_of(*self.start(self.sync_committing, account_id))
             self.assertEqual(other["locked"], [account_id])
@@ -411,7 +413,7 @@ class TestSyncConcurrency(CrmMailSyncCase):
                 "UPDATE crm_mail_folder SET display_label = display_label WHERE id = %s",
                 (inbox_id,),
             )
-            with self.capture_logs(ACCOUNT_LOGGER) as logs:
+            with self.capture_logs(ADDON_LOGGER) as logs:
                 worker = self.start(self.sync_committing, account_id)
                 met = self.wait_for_lock_wait('UPDATE "crm_mail_folder"')
                 archived_before = self.query(

@@ -6,8 +6,9 @@ from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
+from ..sync_run import SyncRun
 from .common import CrmMailSyncCase
-from .servers import CuttingProxy
+from .cutting_proxy import CuttingProxy
 
 ACCOUNT_LOGGER = "odoo.addons.crm_mail_sync.models.crm_mail_account"
 
@@ -119,7 +120,7 @@ class TestSyncFaults(CrmMailSyncCase):
                 )
                 .id
             )
-            cr.commit()
+            cr.commit()  # pylint: disable=invalid-commit
         try:
             with registry.cursor() as locker, registry.cursor() as worker:
                 locker.execute(
@@ -135,7 +136,8 @@ class TestSyncFaults(CrmMailSyncCase):
                 self.assertIn("another process", action["params"]["message"])
                 locker.rollback()
                 # Released: the next claim succeeds.
-                self.assertTrue(account._try_lock())
+                run = SyncRun(account, time.monotonic() + 10, commit=False)
+                self.assertTrue(run.claim(account))
                 worker.rollback()
         finally:
             with registry.cursor() as cr:

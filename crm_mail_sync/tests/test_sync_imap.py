@@ -101,16 +101,19 @@ class TestImapSync(CrmMailSyncCase):
         self.assertEqual(stats["imported"], 4)  # four new locations, no new email
         self.assertEqual(self.Email.search_count([("id", "in", emails.ids)]), 4)
 
-    def test_same_message_in_two_folders_is_one_email(self):
+    def sync_in_two_folders(self, raw):
+        """Sync a new mailbox holding ``raw`` in INBOX and in Archive; its emails."""
         login, password = self.new_mailbox()
-        raw = self.message(subject="Kept twice")
         self.dovecot.append(login, "INBOX", raw)
         self.dovecot.append(login, "Archive", raw)
         account = self.create_account(login, password)
         folders = self.connect(account)
         folders["Archive"].is_synced = True
         self.sync(account)
-        email = self.emails_of(account)
+        return self.emails_of(account)
+
+    def test_same_message_in_two_folders_is_one_email(self):
+        email = self.sync_in_two_folders(self.message(subject="Kept twice"))
         self.assertEqual(len(email), 1)
         self.assertEqual(email.subject, "Kept twice")
         self.assertEqual(set(email.location_ids.folder_id.mapped("name")), {"INBOX", "Archive"})
@@ -157,14 +160,7 @@ class TestImapSync(CrmMailSyncCase):
     def test_message_without_message_id_gets_stable_key(self):
         raw = self.message(message_id=False, subject="No id")
         self.assertNotIn(b"Message-ID", raw)
-        login, password = self.new_mailbox()
-        self.dovecot.append(login, "INBOX", raw)
-        self.dovecot.append(login, "Archive", raw)
-        account = self.create_account(login, password)
-        folders = self.connect(account)
-        folders["Archive"].is_synced = True
-        self.sync(account)
-        email = self.emails_of(account)
+        email = self.sync_in_two_folders(raw)
         self.assertEqual(len(email), 1)
         self.assertTrue(email.message_id.endswith("@crm-mail-sync.invalid>"))
         self.assertEqual(len(email.location_ids), 2)

@@ -2,12 +2,15 @@
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 
+from ..lib import actions
+from ..models.crm_mail_linking import linkable_models_selection
+
 
 class CrmMailAttachmentWizard(models.TransientModel):
     _name = "crm.mail.attachment.wizard"
     _description = "Save Email Attachments to a Record"
 
-    email_id = fields.Many2one("crm.mail.email", string="Email", required=True)
+    email_id = fields.Many2one("crm.mail.email", required=True)
     attachment_ids = fields.Many2many(
         "ir.attachment",
         string="Files",
@@ -17,15 +20,11 @@ class CrmMailAttachmentWizard(models.TransientModel):
         "ir.attachment", compute="_compute_available_attachment_ids"
     )
     target = fields.Reference(
-        selection="_selection_target",
+        selection=linkable_models_selection,
         string="Save To",
         required=True,
         help="A record the email is linked to, or any other contact, company, lead or case.",
     )
-
-    @api.model
-    def _selection_target(self):
-        return self.env["crm.mail.email"]._selection_linkable_models()
 
     @api.model
     def default_get(self, fields_list):
@@ -68,16 +67,11 @@ class CrmMailAttachmentWizard(models.TransientModel):
                 for attachment in files
             ]
         )
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "type": "success",
-                "message": self.env._(
-                    "%(count)s file(s) saved to %(record)s.",
-                    count=len(copies),
-                    record=self.target.display_name,
-                ),
-                "next": {"type": "ir.actions.act_window_close"},
-            },
-        }
+        return actions.notification(
+            self.env._(
+                "%(count)s file(s) saved to %(record)s.",
+                count=len(copies),
+                record=self.target.display_name,
+            ),
+            then=actions.CLOSE_DIALOG,
+        )

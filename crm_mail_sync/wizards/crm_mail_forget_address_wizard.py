@@ -1,6 +1,7 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from odoo import api, fields, models
 
+from ..lib import actions
 from ..lib.addresses import normalize_address
 
 
@@ -42,12 +43,4 @@ class CrmMailForgetAddressWizard(models.TransientModel):
                 "(Emails > Configuration > Forgotten Addresses shows the progress).",
                 count=erasure.email_count,
             )
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "type": "success",
-                "message": message,
-                "next": {"type": "ir.actions.act_window_close"},
-            },
-        }
+        return actions.notification(message, then=actions.CLOSE_DIALOG)

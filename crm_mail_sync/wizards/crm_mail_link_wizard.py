@@ -2,6 +2,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from ..models.crm_mail_linking import linkable_models_selection
+
 
 class CrmMailLinkWizard(models.TransientModel):
     _name = "crm.mail.link.wizard"
@@ -9,15 +11,11 @@ class CrmMailLinkWizard(models.TransientModel):
 
     email_ids = fields.Many2many("crm.mail.email", string="Emails", required=True)
     target = fields.Reference(
-        selection="_selection_target",
+        selection=linkable_models_selection,
         string="Link To",
         required=True,
         help="The contact, company or lead the emails concern.",
     )
-
-    @api.model
-    def _selection_target(self):
-        return self.env["crm.mail.email"]._selection_linkable_models()
 
     @api.model
     def default_get(self, fields_list):
@@ -37,7 +35,7 @@ class CrmMailLinkWizard(models.TransientModel):
         self.email_ids.check_access("read")
         self.target.check_access("read")
         target = {(self.target._name, self.target.id): "manual"}
-        self.env["crm.mail.email"]._create_links(
+        self.env["crm.mail.linking"]._create_links(
             self.email_ids, {email.id: target for email in self.email_ids}, notify=False
         )
         return {"type": "ir.actions.act_window_close"}

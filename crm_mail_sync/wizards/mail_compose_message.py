@@ -21,6 +21,9 @@ from odoo.tools import email_normalize, is_html_empty
 
 from odoo.addons.base.models.ir_mail_server import MailDeliveryException
 
+from ..lib import actions
+from ..lib.batch import BatchItem
+
 _logger = logging.getLogger(__name__)
 
 # A header value with a line break could add headers of its own.
@@ -91,7 +94,7 @@ class MailComposeMessage(models.TransientModel):
         """Hook: the account a new email is sent from: the user's own, else the first
         group mailbox they may use."""
         sendable = self.env["crm.mail.account"]._get_sendable_accounts()
-        own = sendable.filtered(lambda a: a.account_type == "personal")
+        own = sendable._is_owned_by(self.env.user)
         return (own or sendable)[:1]
 
     @api.depends("model", "res_ids")
@@ -123,18 +126,13 @@ class MailComposeMessage(models.TransientModel):
         """Button: keep the email as a draft, to finish and send later."""
         self.ensure_one()
         draft = self._crm_mail_save_draft()
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "type": "success",
-                "message": self.env._(
-                    "Draft saved: find it under Emails > Drafts (%s).",
-                    draft.subject or self.env._("no subject"),
-                ),
-                "next": {"type": "ir.actions.act_window_close"},
-            },
-        }
+        return actions.notification(
+            self.env._(
+                "Draft saved: find it under Emails > Drafts (%s).",
+                draft.subject or self.env._("no subject"),
+            ),
+            then=actions.CLOSE_DIALOG,
+        )
 
     # ------------------------------------------------------------------
     # Sending from a mail account
@@ -156,9 +154,9 @@ class MailComposeMessage(models.TransientModel):
                 # sudo: the archive is the system's record of what the user sent;
                 # users read it through the 'sent by' rule, never write it.
                 email = (
-                    self.env["crm.mail.email"]
+                    self.env["crm.mail.gateway"]
                     .sudo()
-                    ._archive_sent_message(account, raw, self._crm_mail_archive_values())
+                    ._archive_sent(account, raw, self._crm_mail_archive_values())
                 )
                 self._crm_mail_deliver(message)
         except (MailDeliveryException, smtplib.SMTPException, OSError, UserError) as exc:
@@ -270,7 +268,7 @@ class MailComposeMessage(models.TransientModel):
         record = self._crm_mail_record()
         # Written from a record: answers to it join that record (a token Message-ID).
         message_id = (
-            self.env["crm.mail.email"]._token_message_id_for(
+            self.env["crm.mail.linking"]._token_message_id_for(
                 {"model": record._name, "res_id": record.id}, domain=domain
             )
             if record
@@ -306,9 +304,10 @@ class MailComposeMessage(models.TransientModel):
     def _crm_mail_after_send(self, email, raw):
         """File the copy in the Sent folder, link the email, drop the draft."""
         account = self._crm_mail_account()
-        Email = self.env["crm.mail.email"].sudo()
+        # sudo: the archive is written by the system on the user's behalf.
+        Gateway = self.env["crm.mail.gateway"].sudo()
         email = email.sudo()
-        if account.protocol == "imap" and account.save_sent_copy:
+        if account._can_file_sent_copy():
             try:
                 folder, uid = account._append_to_sent(raw)
             except UserError as exc:
@@ -320,20 +319,20 @@ class MailComposeMessage(models.TransientModel):
             else:
                 if uid:
                     self.env["crm.mail.email.location"].sudo().create(
-                        Email._prepare_location_values(
-                            folder, {"item": {"uid": uid, "flags": ["\\Seen"]}}, email.id
+                        Gateway._prepare_location_values(
+                            folder, BatchItem(raw=raw, uid=uid, flags=("\\Seen",)), email.id
                         )
                     )
         if not email.no_link:
             record = self._crm_mail_record()
             extra = {email.id: {(record._name, record.id): "composed"}} if record else None
-            Email._link_emails(email, extra_targets=extra)
+            self.env["crm.mail.linking"].sudo()._link_emails(email, extra_targets=extra)
         if self.crm_mail_draft_id:
             self.crm_mail_draft_id.unlink()
 
     def _crm_mail_record(self):
         """The linkable record the email was written from, if any."""
-        if self.model not in self.env["crm.mail.email"]._get_linkable_models():
+        if self.model not in self.env["crm.mail.linking"]._get_linkable_models():
             return None
         res_ids = self._evaluate_res_ids()
         return self.env[self.model].browse(res_ids[:1]).exists() or None
@@ -349,17 +348,13 @@ class MailComposeMessage(models.TransientModel):
         )
         _logger.info("Sending from account %s failed: %s", self.crm_mail_account_id.id, error)
         draft = self._crm_mail_save_draft(error=message)
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "type": "danger",
-                "sticky": True,
-                "title": self.env._("Email not sent"),
-                "message": message,
-                "next": draft.action_open_composer(),
-            },
-        }
+        return actions.notification(
+            message,
+            kind="danger",
+            title=self.env._("Email not sent"),
+            sticky=True,
+            then=draft.action_open_composer(),
+        )
 
     def _crm_mail_save_draft(self, error=False):
         """Create or update this wizard's draft."""

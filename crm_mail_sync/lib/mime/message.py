@@ -1,0 +1,79 @@
+"""What parsing a message gives: plain Python values, no Odoo import.
+
+Anything wrong with a message that can be worked around is worked around and
+described in ``ParsedMessage.warnings``; only input with nothing usable in it raises
+``MessageParseError`` (the caller then keeps it raw in a quarantine).
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+# Raw-ish headers exposed in ``ParsedMessage.headers`` (loop and auto-reply checks).
+EXPOSED_HEADERS = (
+    "list-id",
+    "list-unsubscribe",
+    "auto-submitted",
+    "precedence",
+    "return-path",
+    "delivered-to",
+    "x-auto-response-suppress",
+    "x-loop",
+    "x-autoreply",
+    "x-autorespond",
+)
+
+
+class MessageParseError(Exception):
+    """The bytes hold nothing that can be stored as an email."""
+
+
+@dataclass
+class ParsedAttachment:
+    """One attachment, inline image or forwarded message of a parsed email."""
+
+    name: str
+    content: bytes
+    mimetype: str
+    content_id: str | None = None
+    inline: bool = False
+    size: int = 0
+    truncated: bool = False
+
+
+@dataclass
+class ParsedMessage:
+    """Everything the archive stores about one message, as plain Python values."""
+
+    message_id: str = ""
+    in_reply_to: str = ""
+    references: list[str] = field(default_factory=list)
+    subject: str = ""
+    email_from: str = ""
+    from_address: str = ""
+    email_to: str = ""
+    email_cc: str = ""
+    reply_to: str = ""
+    to_addresses: list[str] = field(default_factory=list)
+    cc_addresses: list[str] = field(default_factory=list)
+    date: datetime | None = None
+    body_text: str = ""
+    body_html: str = ""
+    attachments: list[ParsedAttachment] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    size: int = 0
+    # Sent by a program, so no case opens for it: ``automatic_reason(submitted_only=True)``.
+    is_auto_submitted: bool = False
+    headers: dict = field(default_factory=dict)
+    # Every header of the top-level message, in order, for steps and modules that need
+    # one not read above: names as written, values decoded (bounds: ``decoded_headers``).
+    all_headers: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def recipients(self):
+        """The normalised addresses of To and Cc."""
+        return self.to_addresses + self.cc_addresses
+
+    @property
+    def addresses(self):
+        """The normalised addresses of From, To and Cc, sender first."""
+        return [address for address in (self.from_address, *self.recipients) if address]

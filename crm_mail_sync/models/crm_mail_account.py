@@ -360,6 +360,10 @@ class CrmMailAccount(models.Model):
         """The search domain of the personal mailboxes of ``user``."""
         return [("account_type", "=", "personal"), ("user_id", "=", user.id)]
 
+    def _own_addresses(self):
+        """The normalised addresses of these mailboxes."""
+        return {normalize_address(address) for address in self.mapped("email") if address}
+
     def _owners(self):
         """The users owning these accounts (personal mailboxes; group ones have none)."""
         return self.filtered(lambda account: account.account_type == "personal").user_id

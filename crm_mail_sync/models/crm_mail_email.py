@@ -7,7 +7,7 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from ..fields import SanitizeOnceHtml
-from ..lib.addresses import address_forms, address_list, normalize_address
+from ..lib.addresses import address_forms, address_list
 
 _logger = logging.getLogger(__name__)
 
@@ -583,10 +583,15 @@ class CrmMailEmail(models.Model):
     # Linking by address
     # ------------------------------------------------------------------
 
-    def _external_addresses(self):
-        """The addresses of From/To/Cc that are not the email's own mailboxes."""
+    def _external_addresses(self, own=None):
+        """The addresses of From/To/Cc that are not the email's own mailboxes.
+
+        :param own: the normalised addresses of the email's mailboxes, when the caller
+            knows them already (``_own_addresses`` of its accounts)
+        """
         self.ensure_one()
-        own = {normalize_address(address) for address in self.account_ids.mapped("email")}
+        if own is None:
+            own = self.account_ids._own_addresses()
         return {address for address in self._address_list() if address not in own}
 
     # ------------------------------------------------------------------

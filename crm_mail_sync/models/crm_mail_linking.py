@@ -269,7 +269,15 @@ class CrmMailLinking(models.AbstractModel):
         """The records the addresses of the emails concern, as each linkable model
         declares them (``crm.mail.linked.mixin._crm_mail_match_addresses``): contacts
         and their company, open leads... The emails' own mailboxes are not counted."""
-        addresses_by_email = {email.id: email._external_addresses() for email in emails}
+        # Emails of a batch share their mailboxes: their addresses are normalised once.
+        own_by_accounts = {}
+        addresses_by_email = {}
+        for email in emails:
+            accounts = email.account_ids
+            key = tuple(accounts.ids)
+            if key not in own_by_accounts:
+                own_by_accounts[key] = accounts._own_addresses()
+            addresses_by_email[email.id] = email._external_addresses(own_by_accounts[key])
         every = set().union(*addresses_by_email.values()) if addresses_by_email else set()
         if not every:
             return targets

@@ -44,6 +44,10 @@ class CrmMailCase(models.Model):
             [("email_id", "in", emails.ids), ("res_model", "=", self._name)], order="id"
         ):
             linked.setdefault(link.email_id.id, Case.browse(link.res_id))
+        if not linked and not self._case_accounts(emails):
+            # Most batches: no case mailbox, no reply to a case. Nothing to do, and
+            # nothing to ask of each email.
+            return Link
         groups = self._thread_groups(emails, linked)
         # A conversation of the batch with no case yet opens one at its first email
         # that may open a case; the ones before it (our own mail, robots) stay out.
@@ -117,11 +121,16 @@ class CrmMailCase(models.Model):
         return None
 
     @api.model
+    def _case_accounts(self, emails):
+        """The mailboxes of ``emails`` that turn mail into cases (see ``_case_account``)."""
+        return emails.account_ids.filtered(
+            lambda account: account.account_type == "group" and account.create_cases
+        )
+
+    @api.model
     def _case_account(self, email):
         """The group mailbox of ``email`` that turns mail into cases, if any."""
-        return email.account_ids.filtered(
-            lambda account: account.account_type == "group" and account.create_cases
-        )[:1]
+        return self._case_accounts(email)[:1]
 
     @api.model
     def _should_create_case(self, email):

@@ -342,6 +342,7 @@ class CrmMailGateway(models.AbstractModel):
         account = folder.account_id
         date = parsed.date or item.received or fields.Datetime.now()
         outcome = item.filter
+        direction = self._get_direction(folder, parsed)
         return {
             "message_id": item.key,
             "fingerprint": item.fingerprint,
@@ -357,14 +358,14 @@ class CrmMailGateway(models.AbstractModel):
             "references": _clean(" ".join(parsed.references)) or False,
             "body_html": Email._fields["body_html"].presanitize(_clean(parsed.body_html), Email),
             "body_text": _clean(parsed.body_text),
-            "direction": self._get_direction(folder, parsed),
+            "direction": direction,
             "import_mode": self._get_import_mode(account, item.received or date),
             "is_auto_submitted": parsed.is_auto_submitted,
             "no_auto_reply_reason": auto_reply_blocker(parsed) or False,
             "size": parsed.size,
             "parse_warnings": _clean("\n".join(parsed.warnings)) or False,
             "has_attachments": any(not att.inline for att in parsed.attachments),
-            "team_ids": [Command.set(self._get_email_teams(folder, parsed).ids)],
+            "team_ids": [Command.set(self._get_email_teams(folder, parsed, direction).ids)],
             # Mail to or from an excluded domain stays with its mailbox's owner.
             "is_private": account.private_mailbox or item.excluded,
             "no_link": outcome.no_link or item.excluded,
@@ -380,10 +381,15 @@ class CrmMailGateway(models.AbstractModel):
         }
 
     @api.model
-    def _get_email_teams(self, folder, parsed):
-        """Hook: teams a new email is assigned to (a group mailbox's, for incoming mail)."""
+    def _get_email_teams(self, folder, parsed, direction=None):
+        """Hook: teams a new email is assigned to (a group mailbox's, for incoming mail).
+
+        :param direction: the email's direction, when the caller knows it already
+        """
         account = folder.account_id
-        if account.account_type != "group" or self._get_direction(folder, parsed) != "incoming":
+        if account.account_type != "group":
+            return self.env["crm.team"]
+        if (direction or self._get_direction(folder, parsed)) != "incoming":
             return self.env["crm.team"]
         return account.team_ids
 

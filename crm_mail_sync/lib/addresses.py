@@ -72,10 +72,14 @@ def address_forms(address):
     return (address,)
 
 
-def address_list(from_address, recipient_addresses):
-    """The addresses of an archived email, sender first: its normalised From and the
-    To and Cc addresses it stores comma-joined (``recipient_addresses``)."""
-    recipients = (recipient_addresses or "").split(",")
+def address_list(from_address, recipients):
+    """The addresses of an email, sender first, empty ones left out.
+
+    :param recipients: the To and Cc addresses: a list, or comma-joined as an archived
+        email stores them (``recipient_addresses``)
+    """
+    if not isinstance(recipients, list | tuple):
+        recipients = (recipients or "").split(",")
     return [address for address in (from_address, *recipients) if address]
 
 

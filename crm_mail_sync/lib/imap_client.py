@@ -180,7 +180,6 @@ class ImapSession(MailSession):
             if self.security == "starttls":
                 self.conn.starttls(ssl_context=self._tls_context())
 
-    has_folders = True
     can_append = True
     can_idle = True
 

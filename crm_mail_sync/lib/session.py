@@ -122,7 +122,6 @@ class MailSession:
     # What the server should be, for the error about something else answering.
     server_kind = "a mail server"
     # What the protocol offers beyond the sync interface.
-    has_folders = False
     can_append = False
     can_idle = False
 

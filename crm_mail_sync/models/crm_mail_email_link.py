@@ -156,12 +156,15 @@ class CrmMailEmailLink(models.Model):
         for link in links:
             links_of[link.email_id] |= link
         candidates = {}
+        # One lookup of the authors for all the emails, not one per email.
+        emails = self.env["crm.mail.email"].union(*links_of)
+        authors = self.env["mail.message"]._crm_mail_authors(emails)
         for email, email_links in links_of.items():
             partners = set().union(
                 *(by_record.get((link.res_model, link.res_id), set()) for link in email_links)
             )
             owners = email.account_ids._owners().partner_id
-            author = self.env["mail.message"]._crm_mail_authors(email).get(email.id)
+            author = authors.get(email.id)
             partners -= set(owners) | set(author or ())
             if partners:
                 candidates[email] = partners

@@ -27,8 +27,7 @@ from ..lib.concurrency import is_concurrency_error
 from ..lib.filters import domain_excluded
 from ..lib.fingerprint import content_fingerprint, message_key
 from ..lib.freemail import is_freemail
-from ..lib.loops import auto_reply_blocker
-from ..lib.mime_parser import MessageParseError, parse_message
+from ..lib.mime import MessageParseError, auto_reply_blocker, parse_message
 
 _logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collections import defaultdict
 from odoo import api, models, tools
 from odoo.tools import SQL
 
-from ..lib.addresses import address_forms, normalize_address
+from ..lib.addresses import address_forms
 from ..lib.thread_token import make_message_id, read_message_id
 from .crm_mail_case import CASE_REFERENCE
 
@@ -218,19 +218,17 @@ class CrmMailLinking(models.AbstractModel):
     @api.model
     def _record_addresses(self, model, ids):
         """Hook: ``{(model, id): addresses}``, the addresses that take part in a record's
-        conversation without an email of it: the record's own (its primary email
-        field), its customers' and its followers'."""
+        conversation without an email of it: the record's own (``_crm_mail_address``),
+        its customers' and its followers'."""
         # sudo: participants are decided by the sync, whoever runs it.
         records = self.env[model].sudo().browse(ids).exists()
-        primary = records._mail_get_primary_email_field()
         customers = records._mail_get_partners()
         result = {}
         for record in records:
             partners = customers.get(record.id, self.env["res.partner"])
             if "message_partner_ids" in record._fields:
                 partners |= record.message_partner_ids
-            addresses = {normalize_address(record[primary] or "")} if primary else set()
-            addresses.add(record._crm_mail_address())
+            addresses = {record._crm_mail_address()}
             addresses.update(partners.mapped("email_normalized"))
             result[(model, record.id)] = {
                 form for address in addresses if address for form in address_forms(address)

@@ -7,6 +7,10 @@ described in ``ParsedMessage.warnings``; only input with nothing usable in it ra
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
+
+from ..addresses import address_list
+from .headers import decoded_headers
 
 # Raw-ish headers exposed in ``ParsedMessage.headers`` (loop and auto-reply checks).
 EXPOSED_HEADERS = (
@@ -64,9 +68,15 @@ class ParsedMessage:
     # Sent by a program, so no case opens for it: ``automatic_reason(submitted_only=True)``.
     is_auto_submitted: bool = False
     headers: dict = field(default_factory=dict)
-    # Every header of the top-level message, in order, for steps and modules that need
-    # one not read above: names as written, values decoded (bounds: ``decoded_headers``).
-    all_headers: list[tuple[str, str]] = field(default_factory=list)
+    # The top-level message's raw header items, for ``all_headers``.
+    header_items: list = field(default_factory=list, repr=False)
+
+    @cached_property
+    def all_headers(self):
+        """Every header of the top-level message, in order, for steps and modules that
+        need one not read above: names as written, values decoded (bounds:
+        ``decoded_headers``). Decoded on first use: the import itself needs none."""
+        return decoded_headers(self.header_items)
 
     @property
     def recipients(self):
@@ -76,4 +86,4 @@ class ParsedMessage:
     @property
     def addresses(self):
         """The normalised addresses of From, To and Cc, sender first."""
-        return [address for address in (self.from_address, *self.recipients) if address]
+        return address_list(self.from_address, self.recipients)

@@ -21,7 +21,6 @@ from .headers import (
     _parse_date,
     _references,
     decode_header_value,
-    decoded_headers,
 )
 from .limits import MAX_ATTACHMENT_SIZE, MAX_BODY_SIZE, MAX_MIME_DEPTH
 from .message import EXPOSED_HEADERS, MessageParseError, ParsedMessage
@@ -173,7 +172,7 @@ def parse_message(raw, max_attachment_size=MAX_ATTACHMENT_SIZE, max_body_size=MA
         return decode_header_value(first(name), warnings, what)
 
     result = ParsedMessage(size=len(raw), warnings=warnings)
-    result.all_headers = decoded_headers(msg.raw_items())
+    result.header_items = list(msg.raw_items())
     result.message_id = _message_id(text("message-id"))
     result.in_reply_to = _message_id(text("in-reply-to"))
     result.references = _references(text("references"))

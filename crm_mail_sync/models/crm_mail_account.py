@@ -9,6 +9,7 @@ from odoo.exceptions import ValidationError
 from ..lib import actions
 from ..lib import errors as mail_errors
 from ..lib.addresses import normalize_address
+from ..lib.filters import parse_domains
 from ..lib.providers import PROVIDERS, provider_selection
 from ..sync_run import IdleListener, SyncRun
 
@@ -340,8 +341,7 @@ class CrmMailAccount(models.Model):
         for account in self:
             files_sent = PROVIDERS.get(account.provider, {}).get("files_sent", False)
             # Only a protocol that can file a message (IMAP APPEND) keeps a Sent copy.
-            session_class = self._session_classes.get(account.protocol)
-            can_append = bool(session_class and session_class.can_append)
+            can_append = bool(account.protocol) and account._session_class().can_append
             account.save_sent_copy = can_append and not files_sent
 
     @api.depends("protocol", "security")
@@ -447,16 +447,7 @@ class CrmMailAccount(models.Model):
         global_domains = (
             self.env["ir.config_parameter"].sudo().get_param("crm_mail_sync.excluded_domains", "")
         )
-        text = ",".join(filter(None, [global_domains, self.excluded_domains]))
-        return [domain.strip() for domain in text.replace(";", ",").split(",") if domain.strip()]
-
-    # ------------------------------------------------------------------
-    # Sending
-    # ------------------------------------------------------------------
-
-    # ------------------------------------------------------------------
-    # Connection
-    # ------------------------------------------------------------------
+        return parse_domains(global_domains) + parse_domains(self.excluded_domains)
 
     # ------------------------------------------------------------------
     # Sync

@@ -10,6 +10,7 @@ from email.utils import formataddr
 
 from odoo import api, models, tools
 from odoo.exceptions import UserError, ValidationError
+from odoo.osv import expression
 
 from ..lib import errors as mail_errors
 from ..lib.providers import PROVIDERS
@@ -131,8 +132,11 @@ class CrmMailAccount(models.Model):
     def _get_sendable_accounts(self, user=None):
         """The active accounts ``user`` (default: the current user) may send from."""
         user = user or self.env.user
-        # sudo: the choice of senders is computed over every account, then filtered.
-        accounts = self.sudo().search([])
+        # sudo: the choice of senders is computed over the group mailboxes and the
+        # user's own, then filtered by who may send from them.
+        accounts = self.sudo().search(
+            expression.OR([[("account_type", "=", "group")], self._owned_by_domain(user)])
+        )
         return accounts.filtered(lambda account: account._can_send(user))
 
     def action_create_smtp_server(self):

@@ -152,9 +152,7 @@ class CrmMailEmail(models.Model):
         """Hook: ``default_*`` values of the compose wizard for a reply or a forward."""
         self.ensure_one()
         account = self._get_reply_account()
-        own = {normalize_address(address) for address in self.account_ids.mapped("email")}
-        if account:
-            own.add(normalize_address(account.email))
+        own = (self.account_ids | account)._own_addresses()
         to, cc = [], []
         if mode in ("reply", "reply_all"):
             if self.direction == "outgoing":
@@ -190,8 +188,7 @@ class CrmMailEmail(models.Model):
         for account in self.account_ids:
             if account in sendable:
                 return account
-        personal = sendable._is_owned_by(self.env.user)
-        return (personal or sendable)[:1]
+        return self.env["mail.compose.message"]._crm_mail_default_account()
 
     def _reply_subject(self, mode):
         subject = (self.subject or "").strip()

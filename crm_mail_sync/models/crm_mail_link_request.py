@@ -40,7 +40,8 @@ class CrmMailLinkRequest(models.Model):
         excluding = [
             account.id
             for account in Account.search([("excluded_domains", "!=", False)])
-            if domain_excluded([address], account._get_excluded_domains())
+            # The global domains were tested above: only the account's own are left.
+            if domain_excluded([address], parse_domains(account.excluded_domains))
         ]
         Email.flush_model(["from_address", "recipient_addresses", "no_link", "account_ids"])
         self.env.cr.execute(

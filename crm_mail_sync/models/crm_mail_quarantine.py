@@ -38,19 +38,22 @@ class CrmMailQuarantine(models.Model):
     def action_retry(self):
         """Try to import the quarantined messages again (e.g. after an upgrade)."""
         Gateway = self.env["crm.mail.gateway"]
-        still_failing = self.browse()
-        for entry in self.filtered(lambda q: q.state == "pending"):
-            if not entry.folder_id:
-                raise UserError(self.env._("The folder of this message no longer exists."))
-            item = BatchItem(
-                raw=base64.b64decode(entry.raw_message or b""),
-                uid=entry.uid or None,
-                pop_uidl=entry.pop_uidl or None,
-                quarantine=entry,
-            )
-            Gateway._import_batch(entry.folder_id, [item])
-            if entry.state == "pending":
-                still_failing |= entry
+        pending = self.filtered(lambda q: q.state == "pending")
+        if pending.filtered(lambda q: not q.folder_id):
+            raise UserError(self.env._("The folder of this message no longer exists."))
+        # One batch per folder: the chain stores one by one by itself when one fails.
+        for folder, entries in pending.grouped("folder_id").items():
+            items = [
+                BatchItem(
+                    raw=base64.b64decode(entry.raw_message or b""),
+                    uid=entry.uid or None,
+                    pop_uidl=entry.pop_uidl or None,
+                    quarantine=entry,
+                )
+                for entry in entries
+            ]
+            Gateway._import_batch(folder, items)
+        still_failing = pending.filtered(lambda q: q.state == "pending")
         for entry in still_failing:
             entry.retry_count += 1
         if still_failing:

@@ -2,6 +2,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from ..lib import actions
 from ..models.crm_mail_linking import linkable_models_selection
 
 
@@ -38,4 +39,4 @@ class CrmMailLinkWizard(models.TransientModel):
         self.env["crm.mail.linking"]._create_links(
             self.email_ids, {email.id: target for email in self.email_ids}, notify=False
         )
-        return {"type": "ir.actions.act_window_close"}
+        return actions.CLOSE_DIALOG

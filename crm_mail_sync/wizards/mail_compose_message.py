@@ -120,7 +120,7 @@ class MailComposeMessage(models.TransientModel):
                 return failure
         if self - crm_wizards:
             return super(MailComposeMessage, self - crm_wizards).action_send_mail()
-        return {"type": "ir.actions.act_window_close"}
+        return actions.CLOSE_DIALOG
 
     def action_crm_mail_save_draft(self):
         """Button: keep the email as a draft, to finish and send later."""

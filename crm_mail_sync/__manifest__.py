@@ -11,7 +11,7 @@
     "application": True,
     "installable": True,
     "depends": ["mail", "crm"],
-    "external_dependencies": {"python": []},
+    "external_dependencies": {"python": ["imapclient"]},
     "data": [
         "security/groups.xml",
         "security/ir.model.access.csv",

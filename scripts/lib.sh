@@ -39,7 +39,7 @@ ensure_apt_packages() {
 
 ensure_python_packages() {
     local python="$1"
-    if ! "$python" -c "import aiosmtpd, hypothesis" >/dev/null 2>&1; then
+    if ! "$python" -c "import aiosmtpd, hypothesis, imapclient" >/dev/null 2>&1; then
         info "installing Python packages from requirements.txt"
         local user_flag=()
         # A normal user outside a virtualenv installs into their own site-packages.

@@ -1,17 +1,23 @@
-"""A read-only IMAP session: list folders, STATUS, EXAMINE, UID SEARCH, UID FETCH.
+"""A read-only IMAP session on imapclient: list folders, STATUS, EXAMINE, UID SEARCH,
+UID FETCH.
 
 Never changes the server: folders are opened with EXAMINE, bodies are fetched with
 BODY.PEEK (so \\Seen is never set), and no STORE, EXPUNGE, COPY, MOVE or DELETE is
-ever sent. Every socket operation has a timeout.
+ever sent. Every socket operation has a timeout. imapclient parses the server's
+answers (literals, quoted names, response codes, modified UTF-7); underneath it,
+imaplib talks over the session's own socket (address policy, TLS, greeting check).
 """
 
-import base64
 import imaplib
 import re
 import select
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import timezone
+
+import imapclient
+from imapclient import imap_utf7
+from imapclient.response_parser import parse_fetch_response
 
 from .errors import ConnectionFailed, FolderMissing, ProtocolError
 from .session import (
@@ -46,13 +52,8 @@ SENT_NAMES = {
     "verzonden items",
     "skickat",
 }
-FETCH_ITEMS = "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])"
-_LIST_LINE = re.compile(rb'^\((?P<flags>[^)]*)\) (?P<delim>"(?:\\.|[^"])*"|NIL) ?(?P<name>.*)$')
-_STATUS_ITEM = re.compile(rb"(UIDVALIDITY|UIDNEXT|MESSAGES) (\d+)", re.I)
-_FETCH_UID = re.compile(rb"UID (\d+)", re.I)
-_FETCH_FLAGS = re.compile(rb"FLAGS \(([^)]*)\)", re.I)
-_FETCH_DATE = re.compile(rb'INTERNALDATE "([^"]+)"', re.I)
-_FETCH_SIZE = re.compile(rb"RFC822\.SIZE (\d+)", re.I)
+FETCH_ITEMS = "(UID FLAGS INTERNALDATE BODY.PEEK[])"
+STATUS_ITEMS = ["UIDVALIDITY", "UIDNEXT", "MESSAGES"]
 _APPENDUID = re.compile(rb"APPENDUID (\d+) (\d+)", re.I)
 _NEW_MAIL = re.compile(rb"^\* \d+ (EXISTS|RECENT)\b", re.I)
 
@@ -66,19 +67,7 @@ class FolderStatus:
 
 def decode_modified_utf7(name):
     """Decode an IMAP folder name (RFC 3501 modified UTF-7) for display."""
-
-    def _decode(match):
-        chunk = match.group(1)
-        if not chunk:
-            return "&"
-        chunk = chunk.replace(",", "/")
-        padded = chunk + "=" * (-len(chunk) % 4)
-        try:
-            return base64.b64decode(padded).decode("utf-16-be")
-        except (ValueError, UnicodeDecodeError):
-            return match.group(0)
-
-    return re.sub(r"&([A-Za-z0-9+,]*)-", _decode, name)
+    return imap_utf7.decode(name.encode("utf-8") if isinstance(name, str) else name)
 
 
 def quote_mailbox(raw_name):
@@ -123,12 +112,15 @@ def default_sync_folder_names(folders):
     return names
 
 
-def _parse_internal_date(value):
-    try:
-        parsed = datetime.strptime(value.decode().strip(), "%d-%b-%Y %H:%M:%S %z")
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return parsed.astimezone(timezone.utc).replace(tzinfo=None)
+def _text(value):
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _utc(value):
+    """A naive UTC datetime from imapclient's INTERNALDATE (aware, as the server wrote it)."""
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 class _SessionImap(SessionSocketMixin):
@@ -153,10 +145,47 @@ class _Imap4Ssl(_SessionImap, imaplib.IMAP4_SSL):
         return self._create_tls_socket(self.ssl_context)
 
 
-class ImapSession(MailSession):
-    """One logged-in IMAP connection; use as a context manager."""
+class _Client(imapclient.IMAPClient):
+    """imapclient over the session's transport, folder names as the server writes them."""
 
-    # abort (connection lost) subclasses error: it must be tested first.
+    def __init__(self, session):
+        self.mail_session = session
+        super().__init__(
+            session.host,
+            session.port,
+            use_uid=True,
+            ssl=session.security == "ssl",
+            timeout=session.timeout,
+        )
+        # Folder names stay in modified UTF-7, as stored on the folders (``raw_name``).
+        self.folder_encode = False
+        self.normalise_times = False
+        # imapclient turns imaplib's traffic log on (every line formatted, bodies
+        # included); nothing reads it here.
+        self._imap.debug = 0
+
+    def _create_IMAP4(self):
+        session = self.mail_session
+        if session.security == "ssl":
+            return _Imap4Ssl(
+                session.host,
+                session.port,
+                ssl_context=session._tls_context(),
+                timeout=session.timeout,
+                session=session,
+            )
+        return _Imap4(session.host, session.port, timeout=session.timeout, session=session)
+
+
+class ImapSession(MailSession):
+    """One logged-in IMAP connection; use as a context manager.
+
+    ``conn`` is an ``imapclient.IMAPClient``: a login hook can call its ``login``,
+    ``plain_login`` or ``oauth2_login``.
+    """
+
+    # abort (connection lost) subclasses error: it must be tested first. imapclient's
+    # errors subclass imaplib's.
     protocol_abort = (imaplib.IMAP4.abort,)
     protocol_error = (imaplib.IMAP4.error,)
     server_kind = "an IMAP server"
@@ -167,18 +196,9 @@ class ImapSession(MailSession):
         self.selected = None
 
     def _open(self):
-        if self.security == "ssl":
-            self.conn = _Imap4Ssl(
-                self.host,
-                self.port,
-                ssl_context=self._tls_context(),
-                timeout=self.timeout,
-                session=self,
-            )
-        else:
-            self.conn = _Imap4(self.host, self.port, timeout=self.timeout, session=self)
-            if self.security == "starttls":
-                self.conn.starttls(ssl_context=self._tls_context())
+        self.conn = _Client(self)
+        if self.security == "starttls":
+            self.conn.starttls(self._tls_context())
 
     can_append = True
     can_idle = True
@@ -187,7 +207,7 @@ class ImapSession(MailSession):
         self.conn.login(self.login, self._password)
 
     def _after_login(self):
-        self.capabilities = tuple(c.upper() for c in self.conn.capabilities)
+        self.capabilities = tuple(_text(c).upper() for c in self.conn.capabilities())
 
     def _logout(self):
         self.conn.logout()
@@ -195,57 +215,44 @@ class ImapSession(MailSession):
     def _drop(self):
         self.conn.shutdown()
 
+    def _answered(self, doing, method, *args, refused=None):
+        """Run one command; when the server answers NO or BAD, raise ``refused``
+        (a MailServerError) instead of a protocol error."""
+        try:
+            return self._call(doing, method, *args)
+        except ProtocolError:
+            if refused is None:
+                raise
+            raise refused from None
+
     # ------------------------------------------------------------------
 
     def list_folders(self):
         """Return every folder of the mailbox as ``FolderInfo``."""
         if "SPECIAL-USE" in self.capabilities:
-            typ, data = self._call(
-                "listing the folders of",
-                self.conn._simple_command,
-                "LIST",
-                '""',
-                '"*"',
-                "RETURN",
-                "(SPECIAL-USE)",
-            )
-            typ, data = self.conn._untagged_response(typ, data, "LIST")
+
+            def listing():
+                imap = self.conn._imap
+                typ, data = imap._simple_command("LIST", '""', '"*"', "RETURN", "(SPECIAL-USE)")
+                self.conn._checkok("list", typ, data)
+                typ, data = imap._untagged_response(typ, data, "LIST")
+                return self.conn._proc_folder_list(data)
+
+            listed = self._call("listing the folders of", listing)
         else:
-            typ, data = self._call("listing the folders of", self.conn.list, '""', "*")
-        if typ != "OK":
-            raise ProtocolError(f"LIST failed: {data!r}")
+            listed = self._call("listing the folders of", self.conn.list_folders)
         folders = []
-        items = list(data or [])
-        index = 0
-        while index < len(items):
-            item = items[index]
-            index += 1
-            if item is None:
-                continue
-            literal = None
-            if isinstance(item, tuple):
-                item, literal = item
-            match = _LIST_LINE.match(item.strip())
-            if not match:
-                continue
-            flags = tuple(match.group("flags").decode("ascii", "replace").split())
-            delim = match.group("delim")
-            delim = None if delim == b"NIL" else delim[1:-1].replace(b"\\\\", b"\\").decode()
-            if literal is not None:
-                raw = literal.decode("utf-8", "replace")
-            else:
-                raw = match.group("name").decode("utf-8", "replace").strip()
-                if raw.startswith('"') and raw.endswith('"'):
-                    raw = raw[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+        for flags, delimiter, name in listed:
+            flags = tuple(_text(flag) for flag in flags)
             lowered = [flag.lower() for flag in flags]
-            special = next((flag for flag in flags if flag.lower() in SPECIAL_USE_FLAGS), None)
+            raw = _text(name)
             folders.append(
                 FolderInfo(
                     name=decode_modified_utf7(raw),
                     raw_name=raw,
-                    delimiter=delim,
+                    delimiter=_text(delimiter) if delimiter else None,
                     flags=flags,
-                    special_use=special,
+                    special_use=next((f for f in flags if f.lower() in SPECIAL_USE_FLAGS), None),
                     selectable="\\noselect" not in lowered and "\\nonexistent" not in lowered,
                 )
             )
@@ -253,34 +260,35 @@ class ImapSession(MailSession):
 
     def status(self, raw_name):
         """One STATUS command: the folder's UIDVALIDITY, UIDNEXT and message count."""
-        typ, data = self._call(
+        values = self._answered(
             "reading the status of a folder on",
-            self.conn.status,
-            quote_mailbox(raw_name),
-            "(UIDVALIDITY UIDNEXT MESSAGES)",
+            self.conn.folder_status,
+            raw_name,
+            STATUS_ITEMS,
+            refused=FolderMissing(f"Folder {raw_name!r} does not exist on the server."),
         )
-        if typ != "OK":
-            raise FolderMissing(f"Folder {raw_name!r} does not exist on the server.")
-        line = b" ".join(
-            part if isinstance(part, bytes) else b" ".join(part) for part in data if part
-        )
-        values = {key.decode().upper(): int(value) for key, value in _STATUS_ITEM.findall(line)}
+        values = {_text(key).upper(): value for key, value in values.items()}
         if "UIDVALIDITY" not in values or "UIDNEXT" not in values:
-            raise ProtocolError(f"Incomplete STATUS answer for {raw_name!r}: {line[:200]!r}")
-        return FolderStatus(values["UIDVALIDITY"], values["UIDNEXT"], values.get("MESSAGES", 0))
+            raise ProtocolError(f"Incomplete STATUS answer for {raw_name!r}: {values!r}")
+        return FolderStatus(
+            int(values["UIDVALIDITY"]), int(values["UIDNEXT"]), int(values.get("MESSAGES", 0))
+        )
 
     def select(self, raw_name):
         """Open a folder read-only (EXAMINE)."""
-        typ, data = self._call(
-            "opening a folder on", self.conn.select, quote_mailbox(raw_name), True
+        values = self._answered(
+            "opening a folder on",
+            self.conn.select_folder,
+            raw_name,
+            True,
+            refused=FolderMissing(f"Folder {raw_name!r} cannot be opened."),
         )
-        if typ != "OK":
-            raise FolderMissing(f"Folder {raw_name!r} cannot be opened: {data!r}")
         self.selected = raw_name
-        untagged = self.conn.untagged_responses
-        uidvalidity = int((untagged.get("UIDVALIDITY") or [b"0"])[-1])
-        uidnext = int((untagged.get("UIDNEXT") or [b"0"])[-1])
-        return FolderStatus(uidvalidity, uidnext, int(data[0] or 0))
+        return FolderStatus(
+            int(values.get(b"UIDVALIDITY", 0)),
+            int(values.get(b"UIDNEXT", 0)),
+            int(values.get(b"EXISTS", 0)),
+        )
 
     def scan(self, cursor):
         """The UIDs of a folder above the cursor's last one (all of them when the folder
@@ -306,59 +314,51 @@ class ImapSession(MailSession):
 
     def search_uids(self, min_uid=1, since=None):
         """UIDs >= ``min_uid`` in the selected folder, received on or after ``since``."""
-        criteria = [f"UID {max(int(min_uid), 1)}:*"]
+        criteria = ["UID", f"{max(int(min_uid), 1)}:*"]
         if since:
-            criteria.append("SINCE " + since.strftime("%d-%b-%Y"))
-        typ, data = self._call("searching a folder on", self.conn.uid, "SEARCH", " ".join(criteria))
-        if typ != "OK":
-            raise ProtocolError(f"UID SEARCH failed: {data!r}")
-        uids = [int(uid) for uid in b" ".join(d for d in data if d).split()]
+            criteria += ["SINCE", since.date() if hasattr(since, "date") else since]
+        uids = self._call("searching a folder on", self.conn.search, criteria)
         # "n:*" always includes the highest UID, even when it is below n.
-        return sorted(uid for uid in uids if uid >= min_uid)
+        return sorted(int(uid) for uid in uids if int(uid) >= min_uid)
 
     def fetch(self, uids):
         """Fetch whole messages by UID, in UID order, without setting \\Seen."""
         if not uids:
             return
-        typ, data = self._call(
-            "fetching messages from", self.conn.uid, "FETCH", uid_set(uids), FETCH_ITEMS
-        )
-        if typ != "OK":
-            raise ProtocolError(f"UID FETCH failed: {data!r}")
+        answers = self._call("fetching messages from", self._uid_fetch, uids)
         messages = []
-        items = list(data or [])
-        for index, item in enumerate(items):
-            if not isinstance(item, tuple):
+        for uid, data in answers.items():
+            raw = data.get(b"BODY[]")
+            if raw is None:
                 continue
-            meta, raw = item
-            # Some servers send FLAGS or UID after the body literal.
-            following = items[index + 1] if index + 1 < len(items) else b""
-            if isinstance(following, bytes):
-                meta = meta + b" " + following
-            uid = _FETCH_UID.search(meta)
-            if not uid:
-                continue
-            flags = _FETCH_FLAGS.search(meta)
-            date = _FETCH_DATE.search(meta)
-            size = _FETCH_SIZE.search(meta)
             messages.append(
                 FetchedMessage(
-                    uid=int(uid.group(1)),
+                    uid=int(uid),
                     raw=raw,
-                    internal_date=_parse_internal_date(date.group(1)) if date else None,
+                    internal_date=_utc(data.get(b"INTERNALDATE")),
                     flags=tuple(
-                        flag
-                        for flag in (
-                            flags.group(1).decode("ascii", "replace").split() if flags else ()
-                        )
+                        _text(flag)
+                        for flag in data.get(b"FLAGS", ())
                         # \Recent belongs to the session, not to the message.
-                        if flag != "\\Recent"
+                        if _text(flag) != "\\Recent"
                     ),
-                    size=int(size.group(1)) if size else len(raw),
+                    size=len(raw),
                 )
             )
         messages.sort(key=lambda message: message.uid)
         yield from messages
+
+    def _uid_fetch(self, uids):
+        """UID FETCH of ``uids`` as compact ranges (1:500, not 500 numbers: servers
+        bound the command line), parsed by imapclient; unsolicited answers dropped."""
+        imap = self.conn._imap
+        tag = imap._command("UID", "FETCH", uid_set(uids), FETCH_ITEMS)
+        typ, data = imap._command_complete("FETCH", tag)
+        self.conn._checkok("fetch", typ, data)
+        typ, data = imap._untagged_response(typ, data, "FETCH")
+        wanted = set(uids)
+        answers = parse_fetch_response(data, normalise_times=False, uid_is_key=True)
+        return {uid: answer for uid, answer in answers.items() if uid in wanted}
 
     def idle(self, raw_name, timeout):
         """Wait up to ``timeout`` seconds for new mail in a folder (IMAP IDLE, RFC 2177).
@@ -384,10 +384,9 @@ class ImapSession(MailSession):
             raise ProtocolError(f"{self.host} does not support IMAP IDLE.")
         self.select(raw_name)
         self.command_count += 1
-        self._idle_tag = self.conn._new_tag()
-        line = self._idle_io(
-            lambda: (self.conn.send(self._idle_tag + b" IDLE\r\n"), self.conn.readline())[1]
-        )
+        imap = self.conn._imap
+        self._idle_tag = imap._new_tag()
+        line = self._idle_io(lambda: (imap.send(self._idle_tag + b" IDLE\r\n"), imap.readline())[1])
         if not line.startswith(b"+"):
             raise ProtocolError(f"IDLE refused: {line[:200]!r}")
 
@@ -398,16 +397,16 @@ class ImapSession(MailSession):
         Waits on the sockets themselves: a read timeout would leave imaplib's buffered
         reader in an undefined state. TLS may hold decrypted bytes already.
         """
-        pending = [s for s in sessions if getattr(s.conn.sock, "pending", lambda: 0)()]
+        pending = [s for s in sessions if getattr(s.conn.socket(), "pending", lambda: 0)()]
         if pending:
             return pending
-        by_socket = {session.conn.sock: session for session in sessions}
+        by_socket = {session.conn.socket(): session for session in sessions}
         ready = select.select(list(by_socket), [], [], max(timeout, 0))[0]
         return [by_socket[sock] for sock in ready]
 
     def idle_check(self):
         """Read what the server sent during IDLE; True when it announces new mail."""
-        line = self._idle_io(self.conn.readline)
+        line = self._idle_io(self.conn._imap.readline)
         if not line:
             self._abandon()
             raise ConnectionFailed(f"{self.host} closed the connection during IDLE.")
@@ -417,9 +416,9 @@ class ImapSession(MailSession):
         """Leave IDLE; the session can send commands again."""
 
         def done():
-            self.conn.send(b"DONE\r\n")
+            self.conn._imap.send(b"DONE\r\n")
             while True:
-                line = self.conn.readline()
+                line = self.conn._imap.readline()
                 if not line:
                     raise EOFError("connection closed after IDLE")
                 if line.startswith(self._idle_tag):
@@ -440,17 +439,13 @@ class ImapSession(MailSession):
 
         :return: the new UID when the server reports it (UIDPLUS), else None
         """
-        date = imaplib.Time2Internaldate(internal_date) if internal_date else None
-        flag_list = "(" + " ".join(flags) + ")" if flags else None
-        typ, data = self._call(
+        answer = self._call(
             "appending a message on",
             self.conn.append,
-            quote_mailbox(raw_name),
-            flag_list,
-            date,
+            raw_name,
             raw,
+            tuple(flags),
+            internal_date,
         )
-        if typ != "OK":
-            raise ProtocolError(f"APPEND failed: {data!r}")
-        match = _APPENDUID.search(b" ".join(d for d in data if isinstance(d, bytes)))
+        match = _APPENDUID.search(answer if isinstance(answer, bytes) else b"")
         return int(match.group(2)) if match else None

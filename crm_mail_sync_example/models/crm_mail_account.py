@@ -15,5 +15,4 @@ class CrmMailAccount(models.Model):
         if not self.imap_sasl_plain:
             return super()._imap_login(session)
         # sudo: the sync runs as whoever triggers it; the password is the account's.
-        credentials = f"\0{session.login}\0{self.sudo().password_secret or ''}"
-        session.conn.authenticate("PLAIN", lambda _challenge: credentials.encode())
+        session.conn.plain_login(session.login, self.sudo().password_secret or "")

@@ -105,7 +105,8 @@ class TestExtendingLogin(CrmMailSyncCase):
         account = self.create_account(login, password, imap_sasl_plain=True)
         self.assertIn("INBOX", self.connect(account))
         with account._open_session() as session:
-            sent = [str(command) for command in session.conn._cmd_log.values()]
+            # imaplib, under imapclient, keeps the last commands it sent.
+            sent = [str(command) for command in session.conn._imap._cmd_log.values()]
         self.assertTrue(any("AUTHENTICATE PLAIN" in command for command in sent), sent)
         self.assertFalse(any(" LOGIN " in command for command in sent), sent)
         # A refused login is the usual error, without the password.

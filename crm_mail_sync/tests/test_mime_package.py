@@ -1,5 +1,10 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import email.feedparser
+import random
+import re
 import time
+from email import message_from_bytes
+from email.policy import compat32
 
 from odoo.tests import BaseCase, tagged
 
@@ -12,6 +17,7 @@ from odoo.addons.crm_mail_sync.lib.mime import (
     automatic_reason,
     parse_message,
 )
+from odoo.addons.crm_mail_sync.lib.mime import parser as mime_parser
 
 from . import mail_corpus
 
@@ -175,3 +181,66 @@ class TestMimePackage(BaseCase):
         parsed = parse_message(message("X-Autoreply:"))
         self.assertTrue(parsed.is_auto_submitted)
         self.assertEqual(auto_reply_blocker(parsed), "")
+
+    def test_boundaries_match_as_python_compiles_them(self):
+        """The boundary matcher agrees with the pattern Python's parser compiles, on
+        awkward boundaries and lines, and the standard module is left untouched."""
+        self.assertIs(email.feedparser.re, re)
+        suffix = r")(?P<end>--)?(?P<ws>[ \t]*)(?P<linesep>\r\n|\r|\n)?$"
+        rnd = random.Random(5)
+        alphabet = [chr(c) for c in range(32, 127)] + ["é", "\t", "\\"]
+        boundaries = ["", "--", "a--", "=_x(1)+?*", "\\d.*"] + [
+            "".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 70))) for _ in range(300)
+        ]
+        for boundary in boundaries:
+            separator = "--" + boundary
+            pattern = "(?P<sep>" + re.escape(separator) + suffix
+            compiled = re.compile(pattern)
+            matcher = mime_parser._FeedParserRe.compile(pattern)
+            self.assertIsInstance(matcher, mime_parser._BoundaryMatcher)
+            for line in (
+                separator,
+                separator + "--",
+                separator + "\r\n",
+                separator + "-- \t\n",
+                separator + "x\r\n",
+                separator[:-1] + "\n",
+                separator + "\n\n",
+                "",
+            ):
+                expected, got = compiled.match(line), matcher.match(line)
+                self.assertEqual(expected is None, got is None, (boundary, line))
+                if expected:
+                    self.assertEqual(
+                        expected.group("end", "ws", "linesep"),
+                        got.group("end", "ws", "linesep"),
+                    )
+        # Any other pattern is compiled as usual.
+        self.assertIs(mime_parser._FeedParserRe.compile(r"\d+"), re.compile(r"\d+"))
+
+    def test_multipart_parsed_as_python_parses_it(self):
+        """Parts, preamble and epilogue come out as Python's own parser makes them."""
+
+        def shape(message):
+            return [
+                (
+                    part.get_content_type(),
+                    None if part.is_multipart() else part.get_payload(),
+                    part.preamble,
+                    part.epilogue,
+                )
+                for part in message.walk()
+            ]
+
+        raws = mail_corpus.many_messages(60, seed=3, senders=10) + [
+            nested(5),
+            b'Content-Type: multipart/mixed; boundary="a.b(c)+"\r\n\r\npreamble\r\n'
+            b"--a.b(c)+\r\n\r\none\r\n--a.b(c)+  \r\n\r\ntwo\r\n--a.b(c)+--\r\nepilogue",
+        ]
+        multipart = 0
+        for raw in raws:
+            ours, _flattened = mime_parser._parse_bytes(raw)
+            theirs = message_from_bytes(raw, policy=compat32)
+            self.assertEqual(shape(ours), shape(theirs))
+            multipart += ours.is_multipart()
+        self.assertGreater(multipart, 10)

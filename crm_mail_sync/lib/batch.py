@@ -23,6 +23,13 @@ class BatchItem:
     flags: tuple = ()
     # Mail received before this moment is skipped (POP3 cannot search by date).
     since: datetime | None = None
+    # The provider's id of the message, the same in every folder (Gmail's X-GM-MSGID),
+    # and its labels.
+    provider_id: str | None = None
+    labels: tuple = ()
+    # The email this message is already, known by its provider's id before fetching:
+    # its body was not downloaded, the import only records where it was seen.
+    known_email_id: int | None = None
     # The quarantine entry this item retries, if any (an ORM record).
     quarantine: object = None
     # Filled by the parse step.
@@ -50,8 +57,18 @@ class BatchItem:
 
     @property
     def is_pending(self):
-        """Still on its way: neither put aside nor failed."""
-        return self.skip_reason is None and self.error is None
+        """Still on its way: neither put aside nor failed, nor stored already."""
+        return self.skip_reason is None and self.error is None and self.known_email_id is None
+
+    @property
+    def is_located(self):
+        """Stored already (``known_email_id``): only its location is to be recorded."""
+        return self.known_email_id is not None and self.error is None
+
+    @property
+    def is_sent_label(self):
+        """Whether the provider labels it as sent mail (Gmail's ``\\Sent`` label)."""
+        return any(label.lower() == "\\sent" for label in self.labels)
 
 
 @dataclass(eq=False)
@@ -69,6 +86,11 @@ class ImportBatch:
     @property
     def pending(self):
         return [item for item in self.items if item.is_pending]
+
+    @property
+    def located(self):
+        """The messages stored already, which only gain a location here."""
+        return [item for item in self.items if item.is_located]
 
     @property
     def skipped(self):

@@ -20,6 +20,11 @@ ADVICE = {
         "If it is your company's mail server, an administrator can allow it under "
         "Settings > CRM > Synced Emails > Allowed Mail Hosts."
     ),
+    "oauth": _lt(
+        "Click Reconnect and sign in to the provider again with this mailbox's address. "
+        "If it keeps failing, an administrator checks the OAuth client id and secret "
+        "under Settings."
+    ),
     "auth": _lt(
         "Check the login and password. If this mailbox uses two-factor authentication, "
         "create an app password at your provider and use it here."
@@ -46,6 +51,7 @@ ADVICE = {
 # The words that tell the kind of an error recorded as text, tried in this order.
 _KIND_WORDS = (
     ("policy", ("allowed mail hosts",)),
+    ("oauth", ("reconnect", "oauth", "consent")),
     ("auth", ("password", "login", "authenticat")),
     ("tls", ("tls", "ssl", "certificate")),
     ("timeout", ("timed out", "timeout", "did not answer")),
@@ -107,6 +113,16 @@ class AuthenticationFailed(MailServerError):
         if detail:
             message += f" (server said: {detail})"
         super().__init__(f"{message} {self.HINT}")
+
+
+class OAuthFailed(AuthenticationFailed):
+    """An OAuth2 (XOAUTH2) login failed: no usable token, or the provider or the mail
+    server refused it. The message is given whole; it never quotes a token."""
+
+    kind = "oauth"
+
+    def __init__(self, message):  # pylint: disable=super-init-not-called
+        MailServerError.__init__(self, message)
 
 
 class ServerTimeout(MailServerError):

@@ -6,6 +6,11 @@ BODY.PEEK (so \\Seen is never set), and no STORE, EXPUNGE, COPY, MOVE or DELETE 
 ever sent. Every socket operation has a timeout. imapclient parses the server's
 answers (literals, quoted names, response codes, modified UTF-7); underneath it,
 imaplib talks over the session's own socket (address policy, TLS, greeting check).
+
+On Gmail (capability X-GM-EXT-1) one message shows in INBOX, in a folder per label and
+in All Mail: ``identify`` asks for its X-GM-MSGID (the same in every folder) and its
+labels before the bodies, so that the sync downloads each message once. Other servers
+never receive an X-GM item.
 """
 
 import imaplib
@@ -24,6 +29,7 @@ from .session import (
     FetchedMessage,
     FolderInfo,
     MailSession,
+    MessageIdentity,
     Scan,
     SessionSocketMixin,
 )
@@ -53,6 +59,11 @@ SENT_NAMES = {
     "skickat",
 }
 FETCH_ITEMS = "(UID FLAGS INTERNALDATE BODY.PEEK[])"
+# Gmail's IMAP extension (https://developers.google.com/gmail/imap/imap-extensions).
+GMAIL_EXTENSION = "X-GM-EXT-1"
+# What names a Gmail message across folders, without its body: a cheap FETCH.
+GMAIL_IDENTIFY_ITEMS = "(UID FLAGS X-GM-MSGID X-GM-LABELS)"
+GMAIL_FETCH_ITEMS = "(UID FLAGS INTERNALDATE X-GM-MSGID X-GM-LABELS BODY.PEEK[])"
 STATUS_ITEMS = ["UIDVALIDITY", "UIDNEXT", "MESSAGES"]
 _APPENDUID = re.compile(rb"APPENDUID (\d+) (\d+)", re.I)
 _NEW_MAIL = re.compile(rb"^\* \d+ (EXISTS|RECENT)\b", re.I)
@@ -114,6 +125,28 @@ def default_sync_folder_names(folders):
 
 def _text(value):
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _flags(values):
+    # \Recent belongs to the session, not to the message.
+    return tuple(_text(flag) for flag in values or () if _text(flag) != "\\Recent")
+
+
+def gmail_identity(data):
+    """The ``MessageIdentity`` in one parsed FETCH answer (imapclient's dict), or None.
+
+    X-GM-MSGID is a 64-bit unsigned number, kept as its decimal text; X-GM-LABELS are
+    atoms or quoted strings (system labels start with a backslash: ``"\\Inbox"``),
+    in modified UTF-7 like folder names.
+    """
+    msgid = data.get(b"X-GM-MSGID")
+    if msgid is None or not str(msgid).isdigit():
+        return None
+    return MessageIdentity(
+        provider_id=str(int(msgid)),
+        labels=tuple(decode_modified_utf7(_text(label)) for label in data.get(b"X-GM-LABELS", ())),
+        flags=_flags(data.get(b"FLAGS")),
+    )
 
 
 def _utc(value):
@@ -208,6 +241,11 @@ class ImapSession(MailSession):
 
     def _after_login(self):
         self.capabilities = tuple(_text(c).upper() for c in self.conn.capabilities())
+
+    @property
+    def gmail_extension(self):
+        """Whether the server speaks Gmail's extension (X-GM-MSGID, X-GM-LABELS)."""
+        return GMAIL_EXTENSION in self.capabilities
 
     def _logout(self):
         self.conn.logout()
@@ -321,38 +359,55 @@ class ImapSession(MailSession):
         # "n:*" always includes the highest UID, even when it is below n.
         return sorted(int(uid) for uid in uids if int(uid) >= min_uid)
 
+    def identify(self, uids):
+        """Gmail's ids of the messages ``uids`` of the folder scanned last, with their
+        labels and flags: one FETCH without bodies. Other servers: nothing is sent.
+
+        :return: ``{uid: MessageIdentity}``
+        """
+        if not uids or not self.gmail_extension:
+            return {}
+        answers = self._call(
+            "reading the message ids of", self._uid_fetch, uids, GMAIL_IDENTIFY_ITEMS
+        )
+        identities = {int(uid): gmail_identity(data) for uid, data in answers.items()}
+        return {uid: identity for uid, identity in identities.items() if identity}
+
     def fetch(self, uids):
-        """Fetch whole messages by UID, in UID order, without setting \\Seen."""
+        """Fetch whole messages by UID, in UID order, without setting \\Seen.
+
+        On Gmail each message also carries its X-GM-MSGID and labels.
+        """
         if not uids:
             return
-        answers = self._call("fetching messages from", self._uid_fetch, uids)
+        items = GMAIL_FETCH_ITEMS if self.gmail_extension else FETCH_ITEMS
+        answers = self._call("fetching messages from", self._uid_fetch, uids, items)
         messages = []
         for uid, data in answers.items():
             raw = data.get(b"BODY[]")
             if raw is None:
                 continue
+            identity = gmail_identity(data) if self.gmail_extension else None
             messages.append(
                 FetchedMessage(
                     uid=int(uid),
                     raw=raw,
                     internal_date=_utc(data.get(b"INTERNALDATE")),
-                    flags=tuple(
-                        _text(flag)
-                        for flag in data.get(b"FLAGS", ())
-                        # \Recent belongs to the session, not to the message.
-                        if _text(flag) != "\\Recent"
-                    ),
+                    flags=_flags(data.get(b"FLAGS")),
                     size=len(raw),
+                    provider_id=identity.provider_id if identity else None,
+                    labels=identity.labels if identity else (),
                 )
             )
         messages.sort(key=lambda message: message.uid)
         yield from messages
 
-    def _uid_fetch(self, uids):
-        """UID FETCH of ``uids`` as compact ranges (1:500, not 500 numbers: servers
-        bound the command line), parsed by imapclient; unsolicited answers dropped."""
+    def _uid_fetch(self, uids, items=FETCH_ITEMS):
+        """UID FETCH of ``items`` of ``uids`` as compact ranges (1:500, not 500 numbers:
+        servers bound the command line), parsed by imapclient; unsolicited answers
+        dropped."""
         imap = self.conn._imap
-        tag = imap._command("UID", "FETCH", uid_set(uids), FETCH_ITEMS)
+        tag = imap._command("UID", "FETCH", uid_set(uids), items)
         typ, data = imap._command_complete("FETCH", tag)
         self.conn._checkok("fetch", typ, data)
         typ, data = imap._untagged_response(typ, data, "FETCH")

@@ -1,4 +1,9 @@
-"""Settings of well-known mail providers: picking one fills the server fields."""
+"""Settings of well-known mail providers: picking one fills the server fields.
+
+``oauth`` names the account's authentication method (``crm.mail.account.auth_method``)
+that a provider requires or recommends instead of a password; it is offered once the
+bridge add-on that brings it is installed (``module``).
+"""
 
 PROVIDERS = {
     "gmail": {
@@ -6,12 +11,16 @@ PROVIDERS = {
         "imap": ("imap.gmail.com", 993, "ssl"),
         "smtp": ("smtp.gmail.com", 465, "ssl"),
         "files_sent": True,
+        "oauth": "google",
+        "oauth_module": "crm_mail_sync_google",
     },
     "outlook": {
         "name": "Outlook / Office 365",
         "imap": ("outlook.office365.com", 993, "ssl"),
         "smtp": ("smtp.office365.com", 587, "starttls"),
         "files_sent": True,
+        "oauth": "microsoft",
+        "oauth_module": "crm_mail_sync_microsoft",
     },
     "yahoo": {
         "name": "Yahoo Mail",

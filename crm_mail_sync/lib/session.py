@@ -2,7 +2,8 @@
 set-up, timeouts, error translation.
 
 Whatever the protocol, the sync asks a session the same things: ``list_folders``,
-``scan`` (what is new in a folder since a ``FolderCursor``) and ``fetch`` (those
+``scan`` (what is new in a folder since a ``FolderCursor``), ``identify`` (the
+provider's own ids of those messages, when it has any: Gmail's) and ``fetch`` (the
 messages, as ``FetchedMessage``). Logging in is a hook: ``connect(authenticate)``
 takes the function that authenticates the open connection (a password by default;
 an OAuth2 module passes its own).
@@ -94,6 +95,19 @@ class Scan:
     uidnext: int | None = None
 
 
+@dataclass(frozen=True)
+class MessageIdentity:
+    """What a provider calls a message in every folder that holds it.
+
+    Gmail keeps each message once and shows it in INBOX, in a folder per label and in
+    All Mail, under another UID in each: its X-GM-MSGID is the same everywhere.
+    """
+
+    provider_id: str
+    labels: tuple = ()
+    flags: tuple = ()
+
+
 @dataclass
 class FetchedMessage:
     """One message as the server sent it, and where it is."""
@@ -104,6 +118,10 @@ class FetchedMessage:
     internal_date: datetime | None = None
     flags: tuple = ()
     size: int = 0
+    # The provider's id of the message, the same in every folder (Gmail's
+    # X-GM-MSGID), and its labels; None and () on every other server.
+    provider_id: str | None = None
+    labels: tuple = ()
 
 
 class MailSession:
@@ -111,7 +129,8 @@ class MailSession:
 
     Subclasses implement ``_open`` (connect and negotiate TLS), ``login_password``,
     ``_after_login``, ``_logout``, ``_drop`` and the sync interface (``list_folders``,
-    ``scan``, ``fetch``), and name their protocol's exceptions. Their library
+    ``scan``, ``fetch``; ``identify`` when the server names a message the same in every
+    folder), and name their protocol's exceptions. Their library
     clients connect through ``open_socket`` (see ``SessionSocketMixin``) and set
     ``greeted`` once the server sent its protocol's greeting.
     """
@@ -331,6 +350,18 @@ class MailSession:
     def scan(self, cursor):
         """What is new in a folder since ``cursor`` (a ``FolderCursor``), as a ``Scan``."""
         raise NotImplementedError
+
+    def identify(self, ids):
+        """The provider's own ids of the messages ``ids`` (from the last ``Scan``).
+
+        A server that keeps each message once whatever folders show it (Gmail) names
+        it the same in every folder: the sync then downloads only the messages it does
+        not hold yet. Every other server has no such id: nothing is sent, and the sync
+        fetches every message, as it always did.
+
+        :return: ``{id: MessageIdentity}``, for the ids the server named
+        """
+        return {}
 
     def fetch(self, ids):
         """The messages of ``ids`` (from a ``Scan``), as ``FetchedMessage``."""

@@ -2,6 +2,9 @@ from . import crm_mail_linked_mixin
 from . import crm_mail_account
 from . import crm_mail_account_connection
 from . import crm_mail_account_sending
+from . import crm_mail_account_gmail
+from . import crm_mail_account_oauth
+from . import ir_mail_server
 from . import crm_mail_auto_reply
 from . import crm_mail_case_stage
 from . import crm_mail_case

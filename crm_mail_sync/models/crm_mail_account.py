@@ -91,6 +91,34 @@ class CrmMailAccount(models.Model):
         help="Readable only by the account's owner and Emails administrators. For "
         "mailboxes with two-factor authentication use an app password.",
     )
+    auth_method = fields.Selection(
+        [("password", "Password")],
+        string="Authentication",
+        default="password",
+        required=True,
+        help="How Odoo signs in to this mailbox (IMAP or POP3, and its outgoing server).\n"
+        "Password: the login and password (or an app password).\n"
+        "Google OAuth / Microsoft OAuth: the mailbox's owner signs in at the provider "
+        "once with 'Connect'; Odoo keeps a token, never a password. Offered by the "
+        "add-ons crm_mail_sync_google and crm_mail_sync_microsoft, installed with this "
+        "one; an administrator enters the OAuth client id and secret under Settings > "
+        "General Settings > Emails.",
+    )
+    auth_method_info = fields.Text(
+        string="About Authentication", compute="_compute_auth_method_info"
+    )
+    oauth_connected = fields.Boolean(
+        string="Signed In",
+        compute="_compute_oauth_connected",
+        help="The mailbox's owner gave their consent at the provider, and Odoo holds a "
+        "token to renew its access.",
+    )
+    oauth_action = fields.Selection(
+        [("connect", "Connect"), ("reconnect", "Reconnect")],
+        string="Sign-in Button",
+        compute="_compute_oauth_action",
+        help="Which sign-in button the form offers.",
+    )
     # The secret itself: only the system group may read the column; the account's
     # owner and Emails administrators reach it through the compute above.
     password_secret = fields.Char(groups="base.group_system", copy=False, prefetch=False)
@@ -303,6 +331,60 @@ class CrmMailAccount(models.Model):
             self.port = port
             if not self.login:
                 self.login = self.email
+            oauth = settings.get("oauth")
+            if oauth and oauth in self._fields["auth_method"].get_values(self.env):
+                self.auth_method = oauth
+
+    @api.depends("provider", "auth_method")
+    def _compute_auth_method_info(self):
+        methods = self._fields["auth_method"].get_values(self.env)
+        for account in self:
+            settings = PROVIDERS.get(account.provider) or {}
+            oauth = settings.get("oauth")
+            notes = []
+            if oauth == "google":
+                notes.append(
+                    self.env._(
+                        "Google accepts a password here only as an app password, which "
+                        "needs 2-Step Verification, and Google Workspace administrators "
+                        "can forbid them: sign in with Google OAuth instead."
+                    )
+                )
+            elif oauth == "microsoft":
+                notes.append(
+                    self.env._(
+                        "Microsoft switched off password (basic) authentication for IMAP, "
+                        "POP3 and SMTP in Exchange Online: Microsoft 365 mailboxes sign in "
+                        "with Microsoft OAuth."
+                    )
+                )
+            if oauth and oauth not in methods:
+                notes.append(
+                    self.env._(
+                        "To sign in with OAuth, an administrator installs the add-on "
+                        "%(module)s (Apps).",
+                        module=settings.get("oauth_module"),
+                    )
+                )
+            if account.auth_method != "password":
+                notes.append(account._oauth_setup_missing() or "")
+            account.auth_method_info = "\n".join(note for note in notes if note) or False
+
+    def _compute_oauth_connected(self):
+        """Hook: whether the account holds a refresh token (bridges answer for their
+        own authentication method)."""
+        for account in self:
+            account.oauth_connected = False
+
+    @api.depends("auth_method", "state", "oauth_connected")
+    def _compute_oauth_action(self):
+        for account in self:
+            if account.auth_method == "password":
+                account.oauth_action = False
+            elif not account.oauth_connected:
+                account.oauth_action = "connect"
+            else:
+                account.oauth_action = "reconnect" if account.state == "error" else False
 
     @api.depends("last_sync_at")
     def _compute_sync_lag(self):
@@ -392,14 +474,17 @@ class CrmMailAccount(models.Model):
             # sudo: see _compute_password; whoever may edit the account may set it.
             account.sudo().password_secret = account.password
 
+    def _secret_field_names(self):
+        """Hook: the fields never exported, whoever may read them (password, tokens)."""
+        return {"password", "password_secret"}
+
     def _export_rows(self, fields, *, _is_toplevel_call=True):
         # Exports never carry the password, whoever may read it: a spreadsheet travels
         # much further than the account's form. Here rather than in export_data, so
         # that paths through relations (folder -> account_id/password) are covered.
         lines = super()._export_rows(fields, _is_toplevel_call=_is_toplevel_call)
-        secret = [
-            i for i, path in enumerate(fields) if path[:1] in (["password"], ["password_secret"])
-        ]
+        names = self._secret_field_names()
+        secret = [i for i, path in enumerate(fields) if path[:1] and path[0] in names]
         for line in lines if secret else ():
             for index in secret:
                 line[index] = ""

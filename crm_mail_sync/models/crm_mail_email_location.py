@@ -24,6 +24,19 @@ class CrmMailEmailLocation(models.Model):
         help="IMAP flags the message had on the server when it was imported."
     )
     skip_reason = fields.Char(help="Why the message was seen but not imported.")
+    # On the location, not on the email: the id is the mailbox's own (one email may be
+    # held by several accounts, each with its id), and the sync asks "which of these
+    # ids does this account hold" once per batch (crm.mail.folder._emails_by_provider_id).
+    provider_id = fields.Char(
+        string="Provider Message ID",
+        index="btree_not_null",
+        help="The id the provider gives the message in every folder that shows it "
+        "(Gmail's X-GM-MSGID): a message the account holds already is not downloaded "
+        "again from another folder.",
+    )
+    provider_labels = fields.Char(
+        string="Labels", help="The Gmail labels the message had when it was seen here."
+    )
 
     def init(self):
         # Partial unique indexes: an IMAP location has a UID and no UIDL, a POP3 one

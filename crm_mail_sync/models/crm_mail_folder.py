@@ -5,6 +5,7 @@ from datetime import time as dt_time
 
 from odoo import api, fields, models
 
+from ..lib import actions
 from ..lib import errors as mail_errors
 from ..lib.batch import BatchItem
 from ..lib.session import FolderCursor
@@ -67,6 +68,12 @@ class CrmMailFolder(models.Model):
     last_sync_at = fields.Datetime(string="Last Sync", readonly=True)
     location_ids = fields.One2many("crm.mail.email.location", "folder_id")
     email_count = fields.Integer(compute="_compute_email_count", string="Emails")
+    is_complete_archive = fields.Boolean(
+        string="Complete Archive",
+        compute="_compute_is_complete_archive",
+        help="Gmail's All Mail: every message of the mailbox, each once, whatever its labels.",
+    )
+    sync_hint = fields.Char(string="Note", compute="_compute_is_complete_archive")
 
     _sql_constraints = [
         (
@@ -109,6 +116,33 @@ class CrmMailFolder(models.Model):
             if unread.get(folder.id):
                 folder.display_name = f"{folder.display_name} ({unread[folder.id]})"
 
+    @api.depends("special_use", "account_id.gmail_extension")
+    def _compute_is_complete_archive(self):
+        for folder in self:
+            # The \All folder of a server that names each message once (Gmail): on
+            # others, a virtual \All folder would download again what other folders did.
+            folder.is_complete_archive = bool(
+                folder.account_id.gmail_extension and (folder.special_use or "").lower() == "\\all"
+            )
+            folder.sync_hint = folder.is_complete_archive and self.env._(
+                "Complete archive: syncing this folder alone imports every message once."
+            )
+
+    def action_sync_alone(self):
+        """Sync this folder only (Gmail's All Mail: the complete archive, each message
+        once); the other folders of its account are unticked."""
+        self.ensure_one()
+        others = self.account_id.folder_ids - self
+        others.filtered("is_synced").is_synced = False
+        self.is_synced = True
+        return actions.notification(
+            self.env._(
+                "Only %s is synced now: the next sync imports every message of the mailbox once.",
+                self.display_label or self.name,
+            ),
+            then=actions.SOFT_RELOAD,
+        )
+
     @api.depends("location_ids")
     def _compute_email_count(self):
         groups = self.env["crm.mail.email.location"]._read_group(
@@ -143,8 +177,7 @@ class CrmMailFolder(models.Model):
                 run.incomplete()
                 return
             chunk = scan.ids[start : start + batch_size]
-            since = self._fetch_since()
-            items = [self._prepare_item(message, since) for message in session.fetch(chunk)]
+            items = self._fetch_items(session, chunk, self._fetch_since())
             batch = run.import_batch(self, items)
             # Progress travels in the same transaction as the batch it describes.
             self._advance(scan, chunk, batch)
@@ -183,6 +216,56 @@ class CrmMailFolder(models.Model):
                 self.uidvalidity = scan.uidvalidity
         self.server_message_count = scan.messages
 
+    def _fetch_items(self, session, ids, since=None):
+        """Hook: the ``BatchItem`` of ``ids``, a batch of the folder's ``Scan``.
+
+        A server that names each message the same in every folder (Gmail: INBOX, each
+        label and All Mail show one message) is asked for those names first, without
+        the bodies; the messages this account holds already are not downloaded again,
+        they only gain this folder as a location. Any other server names nothing:
+        every message is fetched, with the very commands of before.
+
+        :param since: ``_fetch_since()``, read once per batch
+        """
+        identities = session.identify(ids)
+        stored = self._emails_by_provider_id(
+            {identity.provider_id for identity in identities.values()}
+        )
+        located = [
+            self._prepare_located_item(id_, identity, stored[identity.provider_id])
+            for id_, identity in identities.items()
+            if identity.provider_id in stored
+        ]
+        if located:
+            seen = {item.uid for item in located}
+            ids = [id_ for id_ in ids if id_ not in seen]
+        return [self._prepare_item(message, since) for message in session.fetch(ids)] + located
+
+    def _emails_by_provider_id(self, provider_ids):
+        """Map the provider's ids (Gmail's X-GM-MSGID) this account holds already to
+        their emails' ids: one indexed query per batch."""
+        if not provider_ids:
+            return {}
+        self.env["crm.mail.email.location"].flush_model(["account_id", "provider_id", "email_id"])
+        self.env.cr.execute(
+            """SELECT provider_id, email_id FROM crm_mail_email_location
+                WHERE provider_id = ANY(%s) AND account_id = %s AND email_id IS NOT NULL""",
+            (list(provider_ids), self.account_id.id),
+        )
+        return dict(self.env.cr.fetchall())
+
+    def _prepare_located_item(self, uid, identity, email_id):
+        """The ``BatchItem`` of a message stored already (by its provider's id): no
+        body, only where it is (``lib.session.MessageIdentity``)."""
+        return BatchItem(
+            raw=b"",
+            uid=uid,
+            flags=identity.flags,
+            provider_id=identity.provider_id,
+            labels=identity.labels,
+            known_email_id=email_id,
+        )
+
     def _fetch_since(self):
         """The moment before which mail is skipped, or None (the account's setting)."""
         since = self.account_id.fetch_since
@@ -201,6 +284,8 @@ class CrmMailFolder(models.Model):
             flags=message.flags,
             # Protocols that cannot search by date leave it to the import.
             since=since if message.pop_uidl else None,
+            provider_id=message.provider_id,
+            labels=message.labels,
         )
 
     def _advance(self, scan, chunk, batch):

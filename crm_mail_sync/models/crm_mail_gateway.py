@@ -54,7 +54,8 @@ class CrmMailGateway(models.AbstractModel):
         stored go to the quarantine with their raw bytes; the rest of the batch goes on.
 
         :param folder: the ``crm.mail.folder`` the messages come from
-        :param list items: ``BatchItem`` (one per fetched message)
+        :param list items: ``BatchItem`` (one per fetched message, or per message the
+            provider's id showed stored already: ``known_email_id``, no body)
         :param reserve: called with the keys of the messages about to be created,
             between preparing and storing, by a sync run that reserves them (and may
             commit to renew its snapshot, see ``SyncRun.reserve``)
@@ -81,6 +82,7 @@ class CrmMailGateway(models.AbstractModel):
         are stored one by one so that the culprit alone goes to the quarantine.
         """
         pending = batch.pending
+        located = batch.located
         error = self._try_process(batch)
         if error is not None:
             _logger.info(
@@ -91,7 +93,7 @@ class CrmMailGateway(models.AbstractModel):
             batch.locations = self.env["crm.mail.email.location"]
             for item in pending:
                 item.email_id = None
-            for item in pending:
+            for item in pending + located:
                 part = ImportBatch(folder=batch.folder, items=[item])
                 error = self._try_process(part)
                 if error is not None:
@@ -242,7 +244,7 @@ class CrmMailGateway(models.AbstractModel):
     def _skip_known(self, batch):
         """Drop the messages whose location in this folder is recorded already (a
         batch retried after a concurrent worker, a quarantine retry)."""
-        items = batch.pending
+        items = batch.pending + batch.located
         uids = [item.uid for item in items if item.uid]
         uidls = [item.pop_uidl for item in items if item.pop_uidl]
         if not uids and not uidls:
@@ -254,13 +256,15 @@ class CrmMailGateway(models.AbstractModel):
             (batch.folder.id, uids, uidls),
         )
         rows = self.env.cr.fetchall()
-        known_uids = {uid for uid, _uidl in rows}
-        known_uidls = {uidl for _uid, uidl in rows}
+        # Without the empty values: an IMAP row's NULL UIDL must not match every IMAP
+        # item (whose UIDL is None too), nor a POP3 row's UID every POP3 item.
+        known_uids = {uid for uid, _uidl in rows if uid}
+        known_uidls = {uidl for _uid, uidl in rows if uidl}
         # Not put aside: nothing is recorded for them, they are simply done.
         batch.items = [
             item
             for item in batch.items
-            if not item.is_pending
+            if not (item.is_pending or item.is_located)
             or (item.uid not in known_uids and item.pop_uidl not in known_uidls)
         ]
         return batch
@@ -277,15 +281,17 @@ class CrmMailGateway(models.AbstractModel):
 
     @api.model
     def _store(self, batch):
-        """Create the new emails and the locations of the pending messages, in bulk."""
+        """Create the new emails and the locations of the pending messages, in bulk;
+        the messages stored already (``batch.located``) only gain their location."""
         Email = self.env["crm.mail.email"]
         Location = self.env["crm.mail.email.location"]
         items = batch.pending
+        located = batch.located
         batch.new_emails, batch.locations = Email, Location
-        if not items:
+        if not items and not located:
             return batch
         folder = batch.folder
-        existing = self._find_existing(items, folder)
+        existing = self._find_existing(items, folder) if items else {}
         to_create, new_idents = [], []
         for item in items:
             if item.ident in existing or item.ident in new_idents:
@@ -297,8 +303,10 @@ class CrmMailGateway(models.AbstractModel):
         existing.update(zip(new_idents, batch.new_emails.ids, strict=True))
         for item in items:
             item.email_id = existing[item.ident]
+        for item in located:
+            item.email_id = item.known_email_id
         batch.locations = Location.create(
-            [self._prepare_location_values(folder, item, item.email_id) for item in items]
+            [self._prepare_location_values(folder, item, item.email_id) for item in items + located]
         )
         for item in items:
             if item.quarantine:
@@ -341,7 +349,8 @@ class CrmMailGateway(models.AbstractModel):
         account = folder.account_id
         date = parsed.date or item.received or fields.Datetime.now()
         outcome = item.filter
-        direction = self._get_direction(folder, parsed)
+        # Gmail's \Sent label says so wherever the message was first seen (All Mail).
+        direction = "outgoing" if item.is_sent_label else self._get_direction(folder, parsed)
         return {
             "message_id": item.key,
             "fingerprint": item.fingerprint,
@@ -448,6 +457,8 @@ class CrmMailGateway(models.AbstractModel):
             "uid": item.uid or False,
             "pop_uidl": item.pop_uidl or False,
             "server_flags": " ".join(item.flags or ()) or False,
+            "provider_id": item.provider_id or False,
+            "provider_labels": ", ".join(item.labels) or False,
         }
 
     # ------------------------------------------------------------------
@@ -518,6 +529,9 @@ class CrmMailGateway(models.AbstractModel):
                 item.uid or item.pop_uidl,
                 item.error,
             )
+            if item.known_email_id:
+                # Stored already, body never downloaded: only this location is missing.
+                continue
             if item.quarantine:
                 item.quarantine.error = item.error
                 continue

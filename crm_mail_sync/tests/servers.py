@@ -123,7 +123,7 @@ ssl = yes
 ssl_cert = <{workdir}/cert.pem
 ssl_key = <{workdir}/key.pem
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {auth_mechanisms}
 first_valid_uid = 0
 first_valid_gid = 0
 default_internal_user = {internal_user}
@@ -139,9 +139,9 @@ auth_failure_delay = 0
 verbose_proctitle = no
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {workdir}/passwd.d/%u
+  args = scheme=PLAIN username_format=%u {workdir}/passwd.d/%u{passwd_mechanisms}
 }}
-userdb {{
+{oauth_passdb}userdb {{
   driver = static
   args = uid={uid} gid={gid} home={workdir}/mail/%u
 }}
@@ -211,19 +211,50 @@ service stats {{
 }}
 """
 
+# With ``oauth_introspection_url``: SASL XOAUTH2 and OAUTHBEARER, whose bearer token is
+# checked by RFC 7662 introspection (``tests/oauth_provider.py``); the token's "email"
+# must be the login. The password database keeps the password mechanisms (and the
+# lookups without a mechanism), the oauth2 one the token mechanisms.
+OAUTH_MECHANISMS = "xoauth2 oauthbearer"
+
+OAUTH_PASSWD_MECHANISMS = """
+  mechanisms = plain login none"""
+
+OAUTH_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = {mechanisms}
+  args = {config_file}
+}}
+"""
+
+OAUTH_CONFIG = """\
+# Bearer tokens of the test OAuth provider, checked at each login (no cache).
+introspection_mode = post
+introspection_url = {introspection_url}
+username_attribute = email
+active_attribute = active
+active_value = true
+timeout_msecs = 10000
+"""
+
 
 class DovecotServer(Server):
     """A private Dovecot listening on loopback, storing mail under ``workdir``."""
 
     host = LOOPBACK
 
-    def __init__(self, workdir=None, ports=None, keep=False):
+    def __init__(self, workdir=None, ports=None, keep=False, oauth_introspection_url=None):
         """
         :param workdir: directory for configuration and mail (default: a new temp dir)
         :param ports: dict with imap_port, imaps_port, pop3_port, pop3s_port (default:
             free ports picked at start)
         :param keep: keep ``workdir`` when stopped (the demo's mailboxes survive)
+        :param oauth_introspection_url: also accept SASL XOAUTH2 and OAUTHBEARER, with
+            bearer tokens checked by introspection at this URL (an ``OAuthProvider``'s
+            ``introspection_url``); password logins work as without it
         """
+        self.oauth_introspection_url = oauth_introspection_url
         self.binary = find_dovecot()
         self.workdir = os.path.abspath(workdir or tempfile.mkdtemp(prefix="crm-mail-dovecot-"))
         self.keep = keep or bool(workdir)
@@ -234,6 +265,7 @@ class DovecotServer(Server):
         self.pop3s_port = ports.get("pop3s_port") or free_port()
         self.cert_file = os.path.join(self.workdir, "cert.pem")
         self.config_file = os.path.join(self.workdir, "dovecot.conf")
+        self.oauth_config_file = os.path.join(self.workdir, "dovecot-oauth2.conf.ext")
         self.passwd_dir = os.path.join(self.workdir, "passwd.d")
         self.passwords = {}
         self._seed_counter = 0
@@ -262,10 +294,22 @@ class DovecotServer(Server):
         if os.getuid() == 0:
             # Helper processes running as dovecot must reach their sockets.
             os.chmod(self.workdir, 0o755)
+        mechanisms, passwd_mechanisms, oauth_passdb = "plain login", "", ""
+        if self.oauth_introspection_url:
+            mechanisms += " " + OAUTH_MECHANISMS
+            passwd_mechanisms = OAUTH_PASSWD_MECHANISMS
+            oauth_passdb = OAUTH_PASSDB.format(
+                mechanisms=OAUTH_MECHANISMS, config_file=self.oauth_config_file
+            )
+            with open(self.oauth_config_file, "w") as handle:
+                handle.write(OAUTH_CONFIG.format(introspection_url=self.oauth_introspection_url))
         with open(self.config_file, "w") as handle:
             handle.write(
                 CONFIG.format(
                     workdir=self.workdir,
+                    auth_mechanisms=mechanisms,
+                    passwd_mechanisms=passwd_mechanisms,
+                    oauth_passdb=oauth_passdb,
                     host=self.host,
                     uid=uid,
                     gid=gid,
@@ -527,13 +571,34 @@ def _quote(name):
 _shared = {}
 
 
+def get_shared_oauth_provider():
+    """The process-wide OAuth2 provider of the test run, started on first use.
+
+    The shared Dovecot checks its bearer tokens (XOAUTH2, OAUTHBEARER) with it.
+    """
+    if "oauth_provider" not in _shared:
+        # Imported here: the benchmark and the demo load this file on its own, outside
+        # the package, where a relative import at the top would fail.
+        from .oauth_provider import OAuthProvider  # noqa: PLC0415
+
+        provider = OAuthProvider().start()
+        atexit.register(provider.stop)
+        _shared["oauth_provider"] = provider
+    return _shared["oauth_provider"]
+
+
 def get_shared_dovecot():
-    """The process-wide Dovecot of the test run, started on first use."""
+    """The process-wide Dovecot of the test run, started on first use.
+
+    Besides passwords it accepts XOAUTH2 and OAUTHBEARER logins with the tokens of
+    ``get_shared_oauth_provider()`` issued for the login.
+    """
     if "dovecot" not in _shared:
         # scripts/test names the directory so it can stop a Dovecot left behind by
         # a test process that died.
         workdir = os.environ.get("CRM_MAIL_SYNC_TEST_DOVECOT_DIR")
-        server = DovecotServer(workdir=workdir)
+        provider = get_shared_oauth_provider()
+        server = DovecotServer(workdir=workdir, oauth_introspection_url=provider.introspection_url)
         server.keep = False
         server.start()
         atexit.register(server.stop)

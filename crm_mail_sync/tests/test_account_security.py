@@ -75,6 +75,34 @@ class TestAccountSecurity(CrmMailSyncCase):
         )
         self.assertEqual(plain._provider_smtp_values()["smtp_host"], "smtp.example.com")
 
+    def test_known_provider_picks_oauth_and_says_why(self):
+        methods = self.Account._fields["auth_method"].get_values(self.env)
+        for provider, method, module, reason in (
+            ("gmail", "google", "crm_mail_sync_google", "app password"),
+            ("outlook", "microsoft", "crm_mail_sync_microsoft", "basic"),
+        ):
+            account = self.Account.new(
+                {"name": provider, "account_type": "group", "email": f"team@{provider}.test"}
+            )
+            account.provider = provider
+            account._onchange_provider()
+            self.assertIn(reason, account.auth_method_info)
+            if method in methods:
+                # The bridge is installed (it is by default): OAuth is picked, and the
+                # password field is not shown for it.
+                self.assertEqual(account.auth_method, method)
+                self.assertEqual(account.oauth_action, "connect")
+            else:
+                self.assertEqual(account.auth_method, "password")
+                self.assertIn(module, account.auth_method_info)
+        # Providers that take passwords keep them, with nothing to explain.
+        account = self.Account.new({"name": "zoho", "account_type": "group", "email": "z@z.test"})
+        account.provider = "zoho"
+        account._onchange_provider()
+        self.assertEqual(account.auth_method, "password")
+        self.assertFalse(account.auth_method_info)
+        self.assertFalse(account.oauth_action)
+
     def test_personal_address_must_be_the_owners(self):
         with self.assertRaises(ValidationError):
             self.Account.with_user(self.mail_user).create(

@@ -484,5 +484,5 @@ class TestMimeParser(BaseCase):
         self.assertEqual(html_to_text("<head><meta charset=utf-8><body>kept"), "kept")
         self.assertEqual(
             text_to_html("<b>x</b> & y\n\nsecond\nline"),
-            "<p>&lt;b&gt;x&lt;/b&gt; &amp; y</p><p>second<br/>line</p>",
+            "<p>&lt;b&gt;x&lt;/b&gt; &amp; y</p><p>second<br>line</p>",
         )

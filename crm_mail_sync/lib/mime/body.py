@@ -65,10 +65,62 @@ def _drop_hidden_html(source):
     return "".join(out)
 
 
+# Characters an XML document cannot hold: Odoo's sanitizer drops them.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# Web addresses in plain text, ASCII only (what a mail client shows as a link); a
+# trailing full stop, comma or closing bracket is the sentence's, not the address's.
+# Without "$", "[" and "]", which the sanitizer would percent-encode in the link.
+_URL = re.compile(r"\bhttps?://[A-Za-z0-9\-._~:/?#@!&()*+,;=%]+")
+_URL_TRAILING = ".,;:!?)"
+
+
+def escape_text(text):
+    """Escape ``text`` for an HTML text node exactly as Odoo's sanitizer writes it back
+    (``&amp; &lt; &gt; &nbsp;``, quotes as they are, XML-invalid characters dropped), so
+    that HTML built from it is already in the sanitizer's output form."""
+    return (
+        _XML_INVALID.sub("", text)
+        .replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("\xa0", "&nbsp;")
+    )
+
+
+def _linkify(paragraph):
+    """Escape a paragraph of plain text, its web addresses made links."""
+    out = []
+    position = 0
+    for match in _URL.finditer(paragraph):
+        url = match.group(0)
+        end = match.end()
+        while url and url[-1] in _URL_TRAILING:
+            # A closing bracket stays when it closes one of the address's own.
+            if url[-1] == ")" and url.count("(") >= url.count(")"):
+                break
+            url = url[:-1]
+            end -= 1
+        if url.endswith("://"):
+            continue
+        href = escape_text(url)
+        out.append(escape_text(paragraph[position : match.start()]))
+        out.append(f'<a href="{href}" target="_blank" rel="noreferrer noopener">{href}</a>')
+        position = end
+    out.append(escape_text(paragraph[position:]))
+    return "".join(out)
+
+
 def text_to_html(body_text):
-    """Return a simple, safe HTML version of a plain-text body: escaped paragraphs."""
-    paragraphs = [p for p in re.split(r"\n\s*\n", body_text.strip()) if p.strip()]
-    return "".join("<p>{}</p>".format(html.escape(p).replace("\n", "<br/>")) for p in paragraphs)
+    """Return a simple, safe HTML version of a plain-text body: escaped paragraphs,
+    web addresses as links.
+
+    The result is what Odoo's sanitizer would make of it, character for character
+    (``tests/test_plain_text_body.py``): a plain-text body needs no sanitising.
+    """
+    # No NUL: PostgreSQL text cannot hold one (the import drops them too).
+    text = body_text.replace("\x00", "").strip()
+    paragraphs = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
+    return "".join("<p>{}</p>".format(_linkify(p).replace("\n", "<br>")) for p in paragraphs)
 
 
 def _assemble_body(result, collector):
@@ -86,18 +138,20 @@ def _assemble_body(result, collector):
             htmls.append(html_)
     result.body_text = "\n\n".join(text for text in texts if text)
     result.body_html = "\n".join(htmls) if has_html else text_to_html(result.body_text)
+    # Built here from text only: already in the sanitizer's form (see text_to_html).
+    result.body_html_is_safe = not has_html
     cut = {ctype: size for ctype, size in collector.body_used.items() if size > collector.body_cap}
     if collector.body_cap and cut:
         total = max(cut.values()) / MB
         note = f"[Body cut after {collector.body_cap / MB:.1f} MB of {total:.1f} MB]"
         result.body_text = f"{result.body_text}\n\n{note}".strip()
-        result.body_html += f"<p><em>{html.escape(note)}</em></p>"
+        result.body_html += f"<p><em>{escape_text(note)}</em></p>"
     dropped = [att for att in collector.attachments if att.truncated]
     if dropped:
         listing = "; ".join(f"{att.name} ({att.size / MB:.1f} MB)" for att in dropped)
         note = f"[Attachment not stored, over the size cap: {listing}]"
         result.body_text = f"{result.body_text}\n\n{note}".strip()
-        result.body_html += f"<p><em>{html.escape(note)}</em></p>"
+        result.body_html += f"<p><em>{escape_text(note)}</em></p>"
     lowered = result.body_html.lower() if result.body_html else ""
     for attachment in collector.attachments:
         # Inline only when the HTML shows it; an unreferenced image stays a visible file.

@@ -62,6 +62,9 @@ class ParsedMessage:
     date: datetime | None = None
     body_text: str = ""
     body_html: str = ""
+    # body_html was built from plain text by ``body.text_to_html``: already in the form
+    # Odoo's sanitizer gives, so it is stored without sanitising it again.
+    body_html_is_safe: bool = False
     attachments: list[ParsedAttachment] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     size: int = 0

@@ -9,6 +9,7 @@ that the one redirect URL Odoo documents keeps working, and hands the answers wh
 
 import json
 import logging
+import re
 
 from werkzeug.exceptions import Forbidden
 
@@ -18,6 +19,23 @@ from odoo.http import request
 _logger = logging.getLogger(__name__)
 
 ACCOUNT_MODEL = "crm.mail.account"
+CALLBACK_PATHS = ("/google_gmail/confirm", "/microsoft_outlook/confirm")
+_CODE_PARAMETER = re.compile(r"([?&]code=)[^&\s\"]*")
+
+
+class RedactConsentCode(logging.Filter):
+    """The HTTP request log (werkzeug's) of a consent callback, without its
+    authorization code: a one-time secret that is exchanged for the tokens."""
+
+    def filter(self, record):
+        args = record.args
+        if isinstance(args, tuple) and args and isinstance(args[0], str):
+            if any(path in args[0] for path in CALLBACK_PATHS):
+                record.args = (_CODE_PARAMETER.sub(r"\1[redacted]", args[0]), *args[1:])
+        return True
+
+
+logging.getLogger("werkzeug").addFilter(RedactConsentCode())
 
 
 def parse_state(state):

@@ -9,6 +9,7 @@ Not imported by crm_mail_sync's own test package: without a bridge there is no O
 """
 
 import json
+import logging
 import time
 import uuid
 from unittest.mock import patch
@@ -21,7 +22,7 @@ from odoo.tests import HttpCase, JsonRpcException, new_test_user
 from odoo.tools import mute_logger
 
 from .common import CrmMailSyncCase
-from .servers import get_shared_dovecot, get_shared_oauth_provider
+from .servers import DovecotServer, get_shared_dovecot, get_shared_oauth_provider
 from .smtp_sink import SmtpSink
 
 CLIENT_SECRET = "client-secret-of-the-tests"
@@ -211,19 +212,17 @@ class OAuthAccountCase(OAuthSetup, CrmMailSyncCase):
         self.assertEqual(len(self.refreshes(before)), 1)
 
     def test_pop3_without_xoauth2_is_refused_clearly(self):
-        account, login, access, refresh = self.oauth_account(protocol="pop3")
-
-        def capa(conn):
-            return {"USER": [], "UIDL": [], "SASL": ["PLAIN", "LOGIN"]}
-
-        with (
-            patch("poplib.POP3.capa", capa),
-            mute_logger("odoo.addons.crm_mail_sync.models.crm_mail_account"),
-        ):
-            self.sync(account.sudo())
+        # A real Dovecot without the OAuth2 password database: its CAPA lists no XOAUTH2.
+        with DovecotServer() as password_only:
+            account, login, access, refresh = self.oauth_account(protocol="pop3")
+            password_only.add_user(login, "unused")
+            account.sudo().port = password_only.pop3_port
+            with mute_logger("odoo.addons.crm_mail_sync.models.crm_mail_account"):
+                self.sync(account.sudo())
         self.assertEqual(account.state, "error")
         self.assertIn("does not offer OAuth sign-in (SASL XOAUTH2) over POP3", account.last_error)
         self.assertIn("choose IMAP", account.last_error)
+        self.assert_no_token_in(account.last_error, access, refresh)
 
     def test_smtp_xoauth2_with_the_accounts_token(self):
         sink = SmtpSink(oauth_provider=self.provider).start()
@@ -391,6 +390,22 @@ class OAuthConsentCase(OAuthSetup, HttpCase):
         location = self.consent(url)
         response = self.callback(location)
         self.assertIn(response.status_code, (302, 303))
+        # The HTTP request log (werkzeug's, written by the server thread) shows the
+        # callback, never its one-time code: the line as werkzeug's log_request makes it.
+        code = parse_qs(urlsplit(location).query)["code"][0]
+        werkzeug_log = logging.getLogger("werkzeug")
+        record = werkzeug_log.makeRecord(
+            "werkzeug",
+            logging.INFO,
+            __file__,
+            0,
+            '127.0.0.1 - - [-] "%s" %s %s',
+            (f"GET {location} HTTP/1.1", "302", "-"),
+            None,
+        )
+        self.assertTrue(werkzeug_log.filter(record))
+        self.assertIn(self.callback_path, record.getMessage())
+        self.assertNotIn(code, record.getMessage())
         self.assertTrue(
             response.headers["Location"].endswith(f"/odoo/crm.mail.account/{self.account.id}")
         )

@@ -2,6 +2,7 @@ from . import (
     test_access_findings,
     test_access_levels,
     test_account_security,
+    test_benchmark_corpus,
     test_case_mail,
     test_cases,
     test_connection_policy,

@@ -1,12 +1,20 @@
 """Raw messages for tests, the demo and the benchmark: no Odoo import here.
 
 ``simple_message`` builds one message, ``many_messages`` a realistic, deterministic
-mailbox, and ``malformed_corpus`` the hostile and broken input the parser and the
-sync must survive.
+mailbox, ``malformed_corpus`` the hostile and broken input the parser and the sync
+must survive, and ``corpus(kind, count, seed)`` the benchmark's corpora (plain text,
+newsletters, attachments, multilingual, threads, CPython's email test messages).
 """
 
 import base64
+import glob
+import importlib.util
+import os
+import quopri
 import random
+import sys
+import sysconfig
+import unicodedata
 import uuid
 from datetime import datetime, timedelta, timezone
 from email.header import Header
@@ -374,3 +382,653 @@ def nested_multipart(raw, levels, sender=None):
             + f"\r\n--L{level}--\r\n".encode()
         )
     return raw
+
+
+# ----------------------------------------------------------------------
+# The benchmark's corpora: ``corpus(kind, count, seed)``
+# ----------------------------------------------------------------------
+#
+# Deterministic (the same kind, count and seed give the same bytes) and streamed by
+# ``iter_corpus`` so that a mailbox of 100,000 messages is never held in memory.
+# About 400 senders per 2,000 messages, as in a busy sales mailbox.
+
+CORPUS_KINDS = ("plain", "newsletter", "attachments", "multilingual", "threads", "cpython")
+OUR_DOMAIN = "crm-mail-sync.test"
+SENTENCES = (
+    "Thank you for your quick answer about the delivery schedule.",
+    "Could you send us an updated quote including the installation costs?",
+    "The invoice attached to your last message does not match the order.",
+    "We would like to move the meeting to Thursday afternoon if that suits you.",
+    "Our team reviewed the contract draft and has a few remarks on the warranty.",
+    "The parts arrived yesterday but two boxes were damaged during transport.",
+    "Please confirm the shipping address before we release the order.",
+    "As discussed on the phone, I am sending you the figures for the last quarter.",
+    "Is the discount for volumes above five hundred units still valid?",
+    "Let me know whether the new pricing applies to the pending orders as well.",
+    "We need the signed purchase order by Friday to keep the production slot.",
+    "I forwarded your request to our technical support, they will call you.",
+    "The payment was made by bank transfer on Monday, please check on your side.",
+    "Attached you will find the minutes of our last meeting.",
+    "Could you add my colleague to the distribution list for the next releases?",
+)
+SIGNATURES = (
+    "Best regards,\r\n{name}\r\n{company}\r\nPhone +33 1 23 45 67 89",
+    "Kind regards,\r\n{name}\r\nSales department, {company}",
+    "Thanks,\r\n{name}",
+    "Regards,\r\n{name}\r\n--\r\n{company} | www.{domain}",
+)
+LANGUAGES = {
+    "fr": {
+        "charsets": ("iso-8859-1", "utf-8"),
+        "names": (
+            "François Lefèvre",
+            "Hélène Moreau",
+            "Jérôme Dupré",
+            "Anaïs Bérard",
+            "Cécile Gauthier",
+            "Thérèse Lemaître",
+        ),
+        "subjects": (
+            "Demande de devis n° {n}",
+            "Réclamation : livraison du {n}",
+            "Facture {n} à vérifier",
+            "Rendez-vous de présentation",
+            "Problème de connexion à l'espace client",
+        ),
+        "sentences": (
+            "Bonjour, je vous écris au sujet de la commande passée la semaine dernière.",
+            "Pourriez-vous me transmettre le devis détaillé avant vendredi ?",
+            "La livraison prévue à Besançon a été décalée à cause des grèves.",
+            "Merci de vérifier la facture : le montant hors taxes ne correspond pas.",
+            "Nous avons reçu les pièces, mais l'emballage était abîmé.",
+            "Je reste à votre disposition pour tout complément d'information.",
+            "Le rendez-vous est confirmé pour jeudi à 14 h dans nos locaux de Nîmes.",
+            "Cordialement, et à très bientôt.",
+        ),
+    },
+    "cs": {
+        "charsets": ("iso-8859-2", "windows-1250", "utf-8"),
+        "names": (
+            "Jiří Dvořák",
+            "Petra Černá",
+            "Tomáš Procházka",
+            "Kateřina Růžičková",
+            "Ondřej Šťastný",
+            "Lucie Křížová",
+        ),
+        "subjects": (
+            "Dotaz na objednávku č. {n}",
+            "Cenová nabídka, doprava {n}",
+            "Reklamace zboží",
+            "Přesunutí schůzky na úterý",
+            "Faktura č. {n} je uhrazena",
+        ),
+        "sentences": (
+            "Dobrý den, posílám vám objednávku na příští měsíc.",
+            "Prosím o zaslání cenové nabídky včetně dopravy do Českých Budějovic.",
+            "Faktura byla uhrazena převodem včera odpoledne.",
+            "Zboží dorazilo poškozené, přikládám fotografie obalu.",
+            "Schůzku bychom rádi přesunuli na úterý v devět hodin.",
+            "Děkuji za rychlou odpověď a přeji hezký den.",
+            "Příliš žluťoučký kůň úpěl ďábelské ódy.",
+            "S pozdravem a přáním pěkného dne.",
+        ),
+    },
+    "pl": {
+        "charsets": ("iso-8859-2", "windows-1250", "utf-8"),
+        "names": (
+            "Łukasz Wiśniewski",
+            "Małgorzata Zając",
+            "Paweł Król",
+            "Agnieszka Wójcik",
+            "Grzegorz Żółkiewski",
+            "Katarzyna Dąbrowska",
+        ),
+        "subjects": (
+            "Zapytanie ofertowe nr {n}",
+            "Reklamacja: uszkodzona przesyłka",
+            "Faktura {n} została opłacona",
+            "Przełożenie spotkania na środę",
+            "Pytanie o cenę dostawy do Łodzi",
+        ),
+        "sentences": (
+            "Dzień dobry, przesyłam zamówienie na przyszły miesiąc.",
+            "Proszę o przesłanie oferty cenowej wraz z kosztami dostawy do Łodzi.",
+            "Faktura została opłacona przelewem w zeszły piątek.",
+            "Towar dotarł uszkodzony, załączam zdjęcia opakowania.",
+            "Czy możemy przełożyć spotkanie na środę o godzinie dziesiątej?",
+            "Zażółć gęślą jaźń, jeśli czcionka działa poprawnie.",
+            "Dziękuję za szybką odpowiedź.",
+            "Z poważaniem i życzeniami miłego dnia.",
+        ),
+    },
+}
+ATTACHMENT_KINDS = (
+    ("application/pdf", "pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\n"),
+    (
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "docx",
+        b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00[Content_Types].xml",
+    ),
+    (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "xlsx",
+        b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00xl/workbook.xml",
+    ),
+)
+
+
+def corpus(kind, count, seed=0):
+    """Return ``count`` raw messages (bytes) of the benchmark corpus ``kind``.
+
+    :param str kind: one of ``CORPUS_KINDS``
+    :param int seed: another seed gives other messages (and other Message-IDs)
+    """
+    return list(iter_corpus(kind, count, seed))
+
+
+def iter_corpus(kind, count, seed=0):
+    """Yield the messages of ``corpus(kind, count, seed)`` one at a time."""
+    if kind not in CORPUS_KINDS:
+        raise ValueError(f"unknown corpus {kind!r}: one of {', '.join(CORPUS_KINDS)}")
+    generator = globals()[f"_corpus_{kind}"]
+    # A seed per kind: the corpora do not share senders or Message-IDs.
+    rng = random.Random(seed * 1000 + CORPUS_KINDS.index(kind))
+    return generator(rng, count, seed)
+
+
+def _ascii_local(name):
+    return (
+        unicodedata.normalize("NFKD", name.replace("ł", "l").replace("Ł", "L"))
+        .encode("ascii", "ignore")
+        .decode()
+        .lower()
+        .replace(" ", ".")
+    )
+
+
+def _senders(rng, count, names=None):
+    """About 400 senders per 2,000 messages: (display name, address, company, domain)."""
+    domains = [f"{rng.choice(WORDS)}-{i}.example" for i in range(max(4, count // 50))]
+    people = []
+    for index in range(max(5, count // 5)):
+        name = rng.choice(names) if names else f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+        domain = rng.choice(domains)
+        company = domain.split(".")[0].split("-")[0].title() + " Ltd"
+        people.append((name, f"{_ascii_local(name)}.{index}@{domain}", company, domain))
+    return people
+
+
+def _date(index, rng):
+    return datetime(2024, 1, 1, tzinfo=timezone.utc) + timedelta(
+        minutes=5 * index, seconds=rng.randrange(300)
+    )
+
+
+def _envelope(rng, kind, seed, index, sender, date, subject, to=None, extra=()):
+    """The usual header block of a message from ``sender`` (str lines, ASCII)."""
+    name, addr, _company, domain = sender
+    message_id = f"<{kind}.{seed}.{index}.{rng.randrange(1 << 32):08x}@{domain}>"
+    lines = [
+        f"Return-Path: <{addr}>",
+        f"Received: from mail.{domain} (mail.{domain} [198.51.100.{rng.randrange(1, 255)}])\r\n"
+        f"\tby mx.{OUR_DOMAIN} with ESMTPS id {rng.randrange(1 << 40):010x}\r\n"
+        f"\tfor <support@{OUR_DOMAIN}>; {format_datetime(date)}",
+        f"From: {formataddr((name, addr)) if name.isascii() else _header_address(name, addr)}",
+        f"To: {to or f'Support <support@{OUR_DOMAIN}>'}",
+        f"Subject: {subject}",
+        f"Date: {format_datetime(date)}",
+        f"Message-ID: {message_id}",
+        *extra,
+        "MIME-Version: 1.0",
+    ]
+    return lines, message_id
+
+
+def _header_address(name, addr, charset="utf-8", encoding="B"):
+    return f"{_encoded_words(name, charset, encoding)} <{addr}>"
+
+
+def _q_encode(data):
+    return "".join(
+        chr(byte)
+        if (48 <= byte <= 57 or 65 <= byte <= 90 or 97 <= byte <= 122 or byte in b"!*+-/")
+        else "_"
+        if byte == 32
+        else f"={byte:02X}"
+        for byte in data
+    )
+
+
+def _encoded_word(text, charset, encoding):
+    data = text.encode(charset)
+    payload = base64.b64encode(data).decode() if encoding == "B" else _q_encode(data)
+    return f"=?{charset}?{encoding}?{payload}?="
+
+
+def _encoded_words(text, charset, encoding):
+    """``text`` as RFC 2047 encoded words of at most 75 characters, folded."""
+    words, chunk = [], ""
+    for char in text:
+        if chunk and len(_encoded_word(chunk + char, charset, encoding)) > 75:
+            words.append(_encoded_word(chunk, charset, encoding))
+            chunk = ""
+        chunk += char
+    words.append(_encoded_word(chunk, charset, encoding))
+    return "\r\n ".join(words)
+
+
+def _paragraphs(rng, sentences, count):
+    return [
+        " ".join(rng.choice(sentences) for _ in range(rng.randrange(2, 6))) for _ in range(count)
+    ]
+
+
+def _html_escape(text):
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _corpus_plain(rng, count, seed):
+    people = _senders(rng, count)
+    for index in range(count):
+        sender = people[rng.randrange(len(people))]
+        date = _date(index, rng)
+        subject = rng.choice(SUBJECTS).format(n=rng.randrange(1000, 9999))
+        cc = []
+        if rng.random() < 0.3:
+            cc.append("Cc: " + ", ".join(formataddr(p[:2]) for p in rng.sample(people, 2)))
+        lines, _mid = _envelope(
+            rng, "plain", seed, index, sender, date, _encode_header(subject), extra=cc
+        )
+        greeting = f"Hello {rng.choice(FIRST_NAMES)},"
+        body = "\r\n\r\n".join(
+            [greeting]
+            + _paragraphs(rng, SENTENCES, rng.randrange(1, 7))
+            + [rng.choice(SIGNATURES).format(name=sender[0], company=sender[2], domain=sender[3])]
+        )
+        if rng.random() < 0.3:
+            encoded = quopri.encodestring(body.encode("utf-8")).replace(b"\n", b"\r\n")
+            lines += [
+                "Content-Type: text/plain; charset=utf-8",
+                "Content-Transfer-Encoding: quoted-printable",
+            ]
+        else:
+            encoded = body.encode("utf-8")
+            lines += [
+                "Content-Type: text/plain; charset=utf-8; format=flowed",
+                "Content-Transfer-Encoding: 8bit",
+            ]
+        yield ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + encoded + b"\r\n"
+
+
+NEWSLETTER_TOPICS = (
+    "Spring collection",
+    "Webinar: automate your sales pipeline",
+    "Customer story",
+    "Product update",
+    "Tips and tricks",
+    "Upcoming trade fairs",
+    "Limited offer",
+    "From our blog",
+)
+
+
+def _newsletter_html(rng, sender, index, target):
+    """An e-mail HTML newsletter of about ``target`` bytes: nested tables, inline
+    styles, many images and tracked links, a tracking pixel."""
+    domain = sender[3]
+    track = f"https://click.{domain}/t/{index:06d}"
+    parts = [
+        '<!DOCTYPE html><html><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width">'
+        f"<title>{sender[2]} newsletter</title><style>td{{font-family:Arial,sans-serif}}"
+        ".btn{background:#1a73e8;color:#fff;padding:10px 18px;border-radius:4px}</style>"
+        '</head><body style="margin:0;padding:0;background:#f4f4f4">'
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0">'
+        f'<tr><td align="center"><a href="{track}/home?utm_source=newsletter">'
+        f'<img src="https://cdn.{domain}/img/logo.png" width="180" height="48" '
+        f'alt="{sender[2]}" style="display:block;border:0"></a></td></tr>'
+    ]
+    size = sum(len(p) for p in parts)
+    article = 0
+    while size < target:
+        article += 1
+        topic = rng.choice(NEWSLETTER_TOPICS)
+        text = " ".join(rng.choice(SENTENCES) for _ in range(rng.randrange(2, 5)))
+        images = "".join(
+            f'<td width="33%" style="padding:4px"><a href="{track}/a{article}i{i}?'
+            f'utm_medium=email&amp;utm_campaign=c{index % 97}"><img src="https://cdn.{domain}'
+            f'/img/{rng.randrange(1 << 30):08x}.jpg" width="180" height="120" '
+            f'alt="{topic} {i}" style="display:block;border:0;width:100%"></a></td>'
+            for i in range(rng.randrange(1, 4))
+        )
+        block = (
+            '<tr><td style="padding:16px 24px;background:#ffffff">'
+            f'<h2 style="font-size:20px;color:#222;margin:0 0 8px">{topic}</h2>'
+            f'<table role="presentation" width="100%"><tr>{images}</tr></table>'
+            f'<p style="font-size:14px;line-height:20px;color:#444">{_html_escape(text)} '
+            f'<a href="{track}/a{article}/more" style="color:#1a73e8">Read more</a></p>'
+            f'<p><a class="btn" href="{track}/a{article}/cta?ref=nl{index}">Discover</a>'
+            f' &middot; <a href="{track}/a{article}/share">Share</a></p></td></tr>'
+        )
+        parts.append(block)
+        size += len(block)
+    parts.append(
+        '<tr><td style="font-size:11px;color:#888;padding:24px">'
+        f'<a href="{track}/unsubscribe">Unsubscribe</a> &middot; '
+        f'<a href="{track}/preferences">Preferences</a> &middot; '
+        f'<a href="https://www.{domain}/privacy">Privacy</a><br>{sender[2]}, 12 Market '
+        "Street</td></tr></table>"
+        f'<img src="https://open.{domain}/o/{index:06d}.gif" width="1" height="1" alt="">'
+        "</body></html>"
+    )
+    return "".join(parts)
+
+
+def _corpus_newsletter(rng, count, seed):
+    people = _senders(rng, count)
+    for index in range(count):
+        sender = people[rng.randrange(len(people))]
+        date = _date(index, rng)
+        subject = f"{sender[2]}: {rng.choice(NEWSLETTER_TOPICS)} ({date:%B %Y})"
+        lines, _mid = _envelope(
+            rng,
+            "newsletter",
+            seed,
+            index,
+            sender,
+            date,
+            subject,
+            extra=(
+                f"List-Unsubscribe: <https://click.{sender[3]}/u/{index:06d}>",
+                f"List-Id: {sender[2]} news <news.{sender[3]}>",
+            ),
+        )
+        html = _newsletter_html(rng, sender, index, rng.randrange(30_000, 80_000))
+        text = "\r\n\r\n".join(_paragraphs(rng, SENTENCES, rng.randrange(4, 12)))
+        boundary = f"=_nl{seed}_{index}_{rng.randrange(1 << 32):08x}"
+        html_qp = quopri.encodestring(html.encode("utf-8")).replace(b"\n", b"\r\n")
+        lines.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
+        yield (
+            ("\r\n".join(lines) + "\r\n\r\n").encode()
+            + f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            "Content-Transfer-Encoding: 8bit\r\n\r\n".encode()
+            + text.encode("utf-8")
+            + f"\r\n--{boundary}\r\nContent-Type: text/html; charset=utf-8\r\n"
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode()
+            + html_qp
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+
+
+def _b64_lines(data):
+    return base64.encodebytes(data).replace(b"\n", b"\r\n")
+
+
+def _corpus_attachments(rng, count, seed):
+    people = _senders(rng, count)
+    for index in range(count):
+        sender = people[rng.randrange(len(people))]
+        date = _date(index, rng)
+        mime, ext, magic = rng.choice(ATTACHMENT_KINDS)
+        label = rng.choice(("Offer", "Invoice", "Contract", "Specification", "Report"))
+        filename = f"{label}_{date:%Y%m%d}_{index}.{ext}"
+        subject = f"{label} {rng.randrange(1000, 9999)} ({ext.upper()} attached)"
+        lines, _mid = _envelope(rng, "attachments", seed, index, sender, date, subject)
+        # 100 KB to 1 MB, log-uniform: many small files, some large ones.
+        size = int(100_000 * 10 ** rng.random())
+        document = magic + rng.randbytes(size - len(magic))
+        image = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + rng.randbytes(rng.randrange(5_000, 60_000))
+        cid = f"logo{index}.{rng.randrange(1 << 32):08x}@{sender[3]}"
+        text = "\r\n\r\n".join(
+            [f"Hello,\r\n\r\nplease find the {label.lower()} attached."]
+            + _paragraphs(rng, SENTENCES, rng.randrange(1, 3))
+        )
+        html = (
+            f"<html><body><p>{_html_escape(text)}</p><p>{sender[0]}<br>"
+            f'<img src="cid:{cid}" alt="logo" width="120"></p></body></html>'
+        )
+        mixed, related, alternative = (f"=_{tag}{seed}_{index}" for tag in ("m", "r", "a"))
+        body = (
+            f'--{mixed}\r\nContent-Type: multipart/related; boundary="{related}"\r\n\r\n'
+            f'--{related}\r\nContent-Type: multipart/alternative; boundary="{alternative}"'
+            f"\r\n\r\n--{alternative}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Transfer-Encoding: 8bit\r\n\r\n{text}\r\n"
+            f"--{alternative}\r\nContent-Type: text/html; charset=utf-8\r\n"
+            f"Content-Transfer-Encoding: 8bit\r\n\r\n{html}\r\n--{alternative}--\r\n"
+            f'--{related}\r\nContent-Type: image/png; name="logo.png"\r\n'
+            f'Content-ID: <{cid}>\r\nContent-Disposition: inline; filename="logo.png"\r\n'
+            "Content-Transfer-Encoding: base64\r\n\r\n"
+        ).encode()
+        body += _b64_lines(image)
+        body += (
+            f'--{related}--\r\n--{mixed}\r\nContent-Type: {mime}; name="{filename}"\r\n'
+            f'Content-Disposition: attachment; filename="{filename}"; size={size}\r\n'
+            "Content-Transfer-Encoding: base64\r\n\r\n"
+        ).encode()
+        body += _b64_lines(document) + f"--{mixed}--\r\n".encode()
+        lines.append(f'Content-Type: multipart/mixed; boundary="{mixed}"')
+        yield ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def _corpus_multilingual(rng, count, seed):
+    people = {
+        lang: _senders(rng, count // 3 + 1, names=spec["names"]) for lang, spec in LANGUAGES.items()
+    }
+    for index in range(count):
+        lang = rng.choice(tuple(LANGUAGES))
+        spec = LANGUAGES[lang]
+        sender = people[lang][rng.randrange(len(people[lang]))]
+        name, addr, _company, domain = sender
+        date = _date(index, rng)
+        body_charset = rng.choice(spec["charsets"])
+        # Mixed charsets: the headers are often encoded otherwise than the body.
+        header_charset = body_charset if rng.random() < 0.5 else rng.choice(spec["charsets"])
+        subject = rng.choice(spec["subjects"]).format(n=rng.randrange(100, 9999))
+        style = rng.random()
+        message_id = f"<multilingual.{seed}.{index}.{rng.randrange(1 << 32):08x}@{domain}>"
+        if style < 0.15:
+            # Raw 8-bit headers, in the body's charset, as some old mailers send them.
+            subject_b = subject.encode(body_charset)
+            from_b = f'"{name}" <{addr}>'.encode(body_charset)
+        else:
+            encoding = "B" if style < 0.55 else "Q"
+            subject_b = _encoded_words(subject, header_charset, encoding).encode()
+            from_b = _header_address(name, addr, header_charset, encoding).encode()
+        paragraphs = _paragraphs(rng, spec["sentences"], rng.randrange(1, 5))
+        text = "\r\n\r\n".join([*paragraphs, name])
+        head = (
+            f"Return-Path: <{addr}>\r\n"
+            f"Received: from mail.{domain} (mail.{domain} [203.0.113.{rng.randrange(1, 255)}])"
+            f"\r\n\tby mx.{OUR_DOMAIN}; {format_datetime(date)}\r\n"
+        ).encode()
+        head += b"From: " + from_b + b"\r\nTo: "
+        to_name = rng.choice(spec["names"])
+        head += (
+            f"{_encoded_words(to_name, header_charset, 'Q')} <obchod@{OUR_DOMAIN}>\r\n".encode()
+            if rng.random() < 0.5
+            else f"obchod@{OUR_DOMAIN}\r\n".encode()
+        )
+        head += b"Subject: " + subject_b + b"\r\n"
+        head += (
+            f"Date: {format_datetime(date)}\r\nMessage-ID: {message_id}\r\n"
+            f"Content-Language: {lang}\r\nMIME-Version: 1.0\r\n"
+        ).encode()
+        transfer = rng.choice(("8bit", "quoted-printable", "base64"))
+        if rng.random() < 0.6:
+            yield head + _text_part(text, body_charset, transfer, "plain") + b"\r\n"
+        else:
+            # multipart/alternative whose HTML is in another charset than its text.
+            html = "".join(f"<p>{_html_escape(p)}</p>" for p in paragraphs)
+            html = f"<html><body>{html}<p><i>{_html_escape(name)}</i></p></body></html>"
+            html_charset = rng.choice(spec["charsets"])
+            boundary = f"=_ml{seed}_{index}"
+            yield (
+                head
+                + f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode()
+                + f"--{boundary}\r\n".encode()
+                + _text_part(text, body_charset, transfer, "plain")
+                + f"\r\n--{boundary}\r\n".encode()
+                + _text_part(html, html_charset, rng.choice(("8bit", "quoted-printable")), "html")
+                + f"\r\n--{boundary}--\r\n".encode()
+            )
+
+
+def _text_part(text, charset, transfer, subtype):
+    """Content headers and the body of a text part, ``text`` encoded in ``charset``."""
+    data = text.encode(charset)
+    if transfer == "quoted-printable":
+        data = quopri.encodestring(data).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    elif transfer == "base64":
+        data = _b64_lines(data)
+    return (
+        f"Content-Type: text/{subtype}; charset={charset}\r\n"
+        f"Content-Transfer-Encoding: {transfer}\r\n\r\n"
+    ).encode() + data
+
+
+def _quote(text):
+    return "\r\n".join(
+        f">{line}" if line.startswith(">") else f"> {line}" for line in text.split("\r\n")
+    )
+
+
+def _corpus_threads(rng, count, seed):
+    people = _senders(rng, count)
+    # The other side of each thread: a colleague at the mailbox's own domain.
+    colleagues = [
+        (name, f"{_ascii_local(name)}@{OUR_DOMAIN}", "Crm Mail Sync", OUR_DOMAIN)
+        for name in (
+            f"{first} {last}" for first, last in zip(FIRST_NAMES[:6], LAST_NAMES[:6], strict=True)
+        )
+    ]
+    open_threads = []
+    for index in range(count):
+        if not open_threads or (len(open_threads) < 40 and rng.random() < 0.3):
+            customer = people[rng.randrange(len(people))]
+            open_threads.append(
+                {
+                    "subject": rng.choice(SUBJECTS).format(n=rng.randrange(1000, 9999)),
+                    "people": [customer, rng.choice(colleagues)],
+                    "length": rng.randrange(2, 14),
+                    "ids": [],
+                    "text": None,
+                    "html": None,
+                    "last": None,
+                }
+            )
+        thread = rng.choice(open_threads)
+        position = len(thread["ids"])
+        sender = thread["people"][position % 2]
+        recipient = thread["people"][(position + 1) % 2]
+        date = _date(index, rng)
+        subject = thread["subject"]
+        if position and not subject.startswith("Re: "):
+            subject = "Re: " + subject
+        extra = []
+        if position:
+            extra = [
+                f"In-Reply-To: {thread['ids'][-1]}",
+                "References: " + "\r\n ".join(thread["ids"][-20:]),
+            ]
+        lines, message_id = _envelope(
+            rng,
+            "threads",
+            seed,
+            index,
+            sender,
+            date,
+            _encode_header(subject),
+            to=formataddr(recipient[:2]),
+            extra=extra,
+        )
+        new = "\r\n\r\n".join(
+            _paragraphs(rng, SENTENCES, rng.randrange(1, 4)) + [sender[0].split()[0]]
+        )
+        text, html = new, "".join(f"<p>{_html_escape(p)}</p>" for p in new.split("\r\n\r\n"))
+        if thread["text"]:
+            last_name, last_date = thread["last"]
+            intro = f"On {format_datetime(last_date)}, {last_name} wrote:"
+            text = f"{new}\r\n\r\n{intro}\r\n{_quote(thread['text'])}"
+            html = (
+                f"{html}<div>{_html_escape(intro)}</div>"
+                f'<blockquote type="cite" style="margin-left:8px;border-left:2px solid #ccc">'
+                f"{thread['html']}</blockquote>"
+            )
+        thread.update(text=text, html=html, last=(sender[0], date))
+        thread["ids"].append(message_id)
+        if len(thread["ids"]) >= thread["length"]:
+            open_threads.remove(thread)
+        if rng.random() < 0.5:
+            boundary = f"=_th{seed}_{index}"
+            lines.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
+            body = (
+                f"--{boundary}\r\n".encode()
+                + _text_part(text, "utf-8", "quoted-printable", "plain")
+                + f"\r\n--{boundary}\r\n".encode()
+                + _text_part(f"<html><body>{html}</body></html>", "utf-8", "8bit", "html")
+                + f"\r\n--{boundary}--\r\n".encode()
+            )
+            yield ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+        else:
+            yield (
+                ("\r\n".join(lines) + "\r\n").encode()
+                + _text_part(text, "utf-8", "8bit", "plain")
+                + b"\r\n"
+            )
+
+
+def cpython_email_messages():
+    """CPython's own email test messages (``test/test_email/data/msg_*.txt``), as
+    (name, bytes), sorted by name; raise RuntimeError when this Python lacks them."""
+    directory = None
+    spec = importlib.util.find_spec("test")
+    locations = list(spec.submodule_search_locations or ()) if spec else []
+    locations.append(os.path.join(sysconfig.get_paths()["stdlib"], "test"))
+    for location in locations:
+        candidate = os.path.join(location, "test_email", "data")
+        if glob.glob(os.path.join(candidate, "msg_*.txt")):
+            directory = candidate
+            break
+    if not directory:
+        raise RuntimeError(
+            "CPython's email test messages (test/test_email/data/msg_*.txt) are not "
+            f"installed with this Python ({sys.executable}); on Debian and Ubuntu install "
+            f"libpython{sys.version_info.major}.{sys.version_info.minor}-testsuite, or use "
+            "a Python built from source"
+        )
+    messages = []
+    for path in sorted(glob.glob(os.path.join(directory, "msg_*.txt"))):
+        with open(path, "rb") as handle:
+            messages.append((os.path.basename(path), handle.read()))
+    return messages
+
+
+def _with_message_id(raw, message_id):
+    """``raw`` with its Message-ID header (if any) replaced by ``message_id``, first;
+    an mbox "From " line, which is no part of the message, is dropped."""
+    newline = b"\r\n" if b"\r\n" in raw[:2000] else b"\n"
+    lines = raw.split(newline)
+    if lines and lines[0].startswith(b"From "):
+        lines = lines[1:]
+    kept, in_message_id = [], False
+    for number, line in enumerate(lines):
+        if not line.strip():
+            kept += lines[number:]
+            break
+        if in_message_id and line[:1] in (b" ", b"\t"):
+            continue
+        in_message_id = line.lower().startswith(b"message-id:")
+        if not in_message_id:
+            kept.append(line)
+    return newline.join([b"Message-ID: " + message_id.encode(), *kept])
+
+
+def _corpus_cpython(rng, count, seed):
+    messages = cpython_email_messages()
+    for index in range(count):
+        name, raw = messages[index % len(messages)]
+        stem = name.removesuffix(".txt").replace("_", "-")
+        yield _with_message_id(
+            raw, f"<cpython.{seed}.{index}.{stem}.{rng.randrange(1 << 32):08x}@corpus.example>"
+        )

@@ -112,13 +112,10 @@ def _create_user(env, login):
     )
 
 
-def _personal_account(env, plan, step):
-    user = _create_user(env, step["login"])
+def _server_values(plan, step):
+    """The account values of the run's Dovecot mailbox; the batch size only when the
+    command line sets one (else the default a user gets)."""
     values = {
-        "name": f"{user.name}'s mailbox",
-        "account_type": "personal",
-        "user_id": user.id,
-        "email": user.email,
         "host": plan["host"],
         "port": plan["port"],
         "security": "none",
@@ -127,6 +124,18 @@ def _personal_account(env, plan, step):
     }
     if plan.get("batch_size"):
         values["batch_size"] = plan["batch_size"]
+    return values
+
+
+def _personal_account(env, plan, step):
+    user = _create_user(env, step["login"])
+    values = {
+        "name": f"{user.name}'s mailbox",
+        "account_type": "personal",
+        "user_id": user.id,
+        "email": user.email,
+        **_server_values(plan, step),
+    }
     account = env["crm.mail.account"].with_user(user).create(values)
     account.action_test_connection()
     env.cr.commit()  # pylint: disable=invalid-commit
@@ -203,14 +212,8 @@ def step_group(env, plan, step):
         "name": step["login"],
         "account_type": "group",
         "email": f"{step['login']}@crm-mail-sync.test",
-        "host": plan["host"],
-        "port": plan["port"],
-        "security": "none",
-        "login": step["login"],
-        "password": step["password"],
+        **_server_values(plan, step),
     }
-    if plan.get("batch_size"):
-        values["batch_size"] = plan["batch_size"]
     account = env["crm.mail.account"].create(values)
     account.action_test_connection()
     env.cr.commit()  # pylint: disable=invalid-commit

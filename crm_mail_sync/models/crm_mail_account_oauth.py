@@ -50,6 +50,12 @@ class CrmMailAccount(models.Model):
     # Hooks answered by the bridge of each authentication method
     # ------------------------------------------------------------------
 
+    def _oauth_unsupported(self):
+        """The error of an ``_oauth_*`` hook that no bridge answers for this method."""
+        return UserError(
+            self.env._("%s cannot sign in with this authentication method.", self.display_name)
+        )
+
     def _oauth_provider_name(self):
         """Hook: the provider's name in messages, e.g. "Google"."""
         return dict(self._fields["auth_method"]._description_selection(self.env)).get(
@@ -58,22 +64,16 @@ class CrmMailAccount(models.Model):
 
     def _oauth_tokens(self):
         """Hook: ``(access_token, expiration timestamp, refresh_token)`` of the account."""
-        raise UserError(
-            self.env._("%s cannot sign in with this authentication method.", self.display_name)
-        )
+        raise self._oauth_unsupported()
 
     def _oauth_refresh(self):
         """Hook: renew the access token with the refresh token and store it (sudo)."""
-        raise UserError(
-            self.env._("%s cannot sign in with this authentication method.", self.display_name)
-        )
+        raise self._oauth_unsupported()
 
     def _oauth_write_tokens(self, access, expiration, refresh=None):
         """Hook: store an access token, its expiration timestamp and, when the provider
         sent one, a new refresh token (sudo)."""
-        raise UserError(
-            self.env._("%s cannot sign in with this authentication method.", self.display_name)
-        )
+        raise self._oauth_unsupported()
 
     def _oauth_csrf_token(self):
         """Hook: the token that ties a consent's ``state`` to this account."""
@@ -81,15 +81,11 @@ class CrmMailAccount(models.Model):
 
     def _oauth_authorize_url(self, state):
         """Hook: the provider's consent page for this account, carrying ``state``."""
-        raise UserError(
-            self.env._("%s cannot sign in with this authentication method.", self.display_name)
-        )
+        raise self._oauth_unsupported()
 
     def _oauth_store_consent(self, code):
         """Hook: exchange an authorization ``code`` for tokens and store them (sudo)."""
-        raise UserError(
-            self.env._("%s cannot sign in with this authentication method.", self.display_name)
-        )
+        raise self._oauth_unsupported()
 
     def _oauth_setup_missing(self):
         """Hook: what an administrator must set up first (the OAuth client), or False."""

@@ -57,6 +57,9 @@ class CrmMailCase(models.Model):
                 start = next((email for email in group if self._should_create_case(email)), None)
                 if start:
                     starts[root] = start
+        # Opened (and assigned: round robin, least busy) in the order their first emails
+        # arrived, as if the batch's messages had come one at a time.
+        starts = dict(sorted(starts.items(), key=lambda start: start[1].id))
         Linking = self.env["crm.mail.linking"]
         authors = Linking._get_author_partners(list(starts.values()))
         new_cases = Case.create(

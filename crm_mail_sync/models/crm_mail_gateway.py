@@ -28,7 +28,7 @@ from ..lib.concurrency import is_concurrency_error
 from ..lib.filters import domain_excluded
 from ..lib.fingerprint import content_fingerprint, message_key
 from ..lib.freemail import is_freemail
-from ..lib.mime import MessageParseError, auto_reply_blocker, parse_message
+from ..lib.mime import MessageParseError, auto_reply_blocker, mark_text_quotes, parse_message
 
 _logger = logging.getLogger(__name__)
 
@@ -126,11 +126,40 @@ class CrmMailGateway(models.AbstractModel):
 
     @api.model
     def _process(self, batch):
-        """Store the pending messages, then link them, open cases, notify followers."""
+        """Store the pending messages, then link them, open cases, notify followers.
+
+        Linking and cases take the new emails generation by generation
+        (``_thread_generations``): an email answering another of the batch is linked
+        once that one is, so the batch ends as if its messages had arrived one at a
+        time (a reply follows its parent's records and case).
+        """
         batch = self._store(batch)
-        batch = self._link(batch)
-        batch = self._open_cases(batch)
+        new_emails, links = batch.new_emails, self.env["crm.mail.email.link"]
+        for generation in self._thread_generations(new_emails):
+            batch.new_emails = generation
+            batch = self._link(batch)
+            batch = self._open_cases(batch)
+            links |= batch.links
+        batch.new_emails, batch.links = new_emails, links
         return self._notify(batch)
+
+    @api.model
+    def _thread_generations(self, emails):
+        """Split ``emails`` (in batch order) into groups to link one after the other:
+        the first holds those answering no earlier email of the batch, the next those
+        answering one of the first, and so on. Most batches are one group."""
+        by_message_id, generations = {}, []
+        for email in emails:
+            parents = [
+                by_message_id[ref] for ref in email._thread_references() if ref in by_message_id
+            ]
+            generation = 1 + max(parents) if parents else 0
+            by_message_id.setdefault(email.message_id, generation)
+            generations.append(generation)
+        groups = [emails.browse() for _ in range(1 + max(generations, default=0))]
+        for email, generation in zip(emails, generations, strict=True):
+            groups[generation] |= email
+        return [group for group in groups if group] or [emails]
 
     # ------------------------------------------------------------------
     # Parse
@@ -348,7 +377,10 @@ class CrmMailGateway(models.AbstractModel):
         text is already in the sanitizer's form (``lib.mime.body.text_to_html``) and
         skips it: the sanitizer was the costliest step of importing such mail."""
         if parsed.body_html_is_safe:
-            return SanitizedHtml(_clean(parsed.body_html))
+            # The sanitizer's quote marks (signatures), which it would add itself.
+            marked = mark_text_quotes(parsed.body_html)
+            if marked is not None:
+                return SanitizedHtml(_clean(marked))
         Email = self.env["crm.mail.email"]
         return Email._fields["body_html"].presanitize(_clean(parsed.body_html), Email)
 

@@ -8,6 +8,7 @@ from . import (
     test_connection_policy,
     test_content_access,
     test_erasure,
+    test_fast_path,
     test_filters,
     test_fault_recovery,
     test_fingerprint,

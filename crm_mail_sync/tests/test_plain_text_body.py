@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from odoo.tests import tagged
 
 from odoo.addons.crm_mail_sync.fields import SanitizedHtml
-from odoo.addons.crm_mail_sync.lib.mime import parse_message, text_to_html
+from odoo.addons.crm_mail_sync.lib.mime import mark_text_quotes, parse_message, text_to_html
 
 from . import mail_corpus
 from .common import CrmMailUnitCase
@@ -23,7 +23,9 @@ from .common import CrmMailUnitCase
 TEXT = st.lists(
     st.one_of(
         st.characters(codec="utf-8"),
-        st.sampled_from(list("&<>\"'\xa0\x00\x01\x0c\x1c\ufffe\n\n\r\t ().,;:!?[]=%#")),
+        st.sampled_from(list("&<>\"'\xa0\x00\x01\x0c\x1c\ufffe\n\n\r\t ().,;:!?[]=%#-")),
+        # Signatures and quotes, which the sanitizer marks.
+        st.sampled_from(["--", "-- ", "--\n", "\n-- \n", "\n> ", "\r\n", "\r> "]),
         st.sampled_from(["http://", "https://", "www.", "example.com/a?b=1&c=2", "(x)"]),
     ),
     max_size=60,
@@ -51,7 +53,7 @@ class TestPlainTextBody(CrmMailUnitCase):
     @given(TEXT)
     def test_text_html_is_what_the_sanitizer_writes(self, text):
         html = text_to_html(text)
-        self.assertEqual(self.sanitized(html), html)
+        self.assertEqual(self.sanitized(html), mark_text_quotes(html))
 
     def test_addresses_become_links(self):
         html = text_to_html(
@@ -81,21 +83,44 @@ class TestPlainTextBody(CrmMailUnitCase):
         self.assertFalse(parsed.body_html_is_safe)
         self.assertEqual(self.Gateway._prepare_body_html(parsed).html, "<p>hi</p>")
 
+    def test_signature_marks(self):
+        html = text_to_html("Hello\n\n--\nAnna https://acme.example\n\nPS")
+        self.assertEqual(
+            mark_text_quotes(html),
+            "<p>Hello</p>"
+            '<p data-o-mail-quote="1">--<br data-o-mail-quote="1">Anna '
+            '<a href="https://acme.example" target="_blank" rel="noreferrer noopener" '
+            'data-o-mail-quote="1">https://acme.example</a></p>'
+            '<p data-o-mail-quote="1">PS</p>',
+        )
+        self.assertEqual(self.sanitized(html), mark_text_quotes(html))
+        # Not the paragraphs text_to_html writes: the caller sanitises instead.
+        self.assertIsNone(mark_text_quotes("<div>--<br>x</div>"))
+
     def test_imported_bodies_same_as_sanitized(self):
-        """Every body of the corpora, stored, is the sanitizer's output for it; a text
-        body is the parser's HTML itself."""
+        """Every body of the corpora, stored, is the sanitizer's output for the parser's
+        HTML; a text body is the parser's HTML with the sanitizer's quote marks."""
         raws = mail_corpus.many_messages(120, seed=11, senders=20) + list(
             mail_corpus.malformed_corpus().values()
         )
+        # Signatures, which the sanitizer marks as quotes.
+        raws += [
+            mail_corpus.simple_message(body=body, message_id=f"<sig{index}@example.com>")
+            for index, body in enumerate(
+                ["Hello,\n\nThanks.\n\n--\nAnna\nACME", "--\nOnly a signature", "A\n-- \nB"]
+            )
+        ]
         self.import_raw(self.folder, raws)
         emails = self.emails_of(self.account)
         self.assertGreater(len(emails), 120)
-        text_bodies = 0
+        text_bodies = marked = 0
         for email in emails:
-            self.assertEqual(email.body_html, self.sanitized(email.body_html), email.subject)
             location = email.location_ids[:1]
             parsed = parse_message(raws[location.uid - 1])
+            self.assertEqual(email.body_html, self.sanitized(parsed.body_html), email.subject)
             if parsed.body_html_is_safe:
                 text_bodies += 1
-                self.assertEqual(email.body_html, parsed.body_html.replace("\x00", ""))
+                marked += "data-o-mail-quote" in email.body_html
+                self.assertEqual(email.body_html, mark_text_quotes(parsed.body_html))
         self.assertGreater(text_bodies, 50)
+        self.assertGreaterEqual(marked, 2)

@@ -10,7 +10,7 @@ The names below are the package's interface; its modules are its own business.
 
 from ..addresses import normalize_address
 from .automatic import ROBOT_SENDER, auto_reply_blocker, automatic_reason
-from .body import html_to_text, text_to_html
+from .body import html_to_text, mark_text_quotes, text_to_html
 from .charsets import decode_bytes
 from .headers import decode_header_value, decoded_headers, extract_addresses, format_address
 from .limits import (
@@ -47,5 +47,6 @@ __all__ = [
     "html_to_text",
     "normalize_address",
     "parse_message",
+    "mark_text_quotes",
     "text_to_html",
 ]

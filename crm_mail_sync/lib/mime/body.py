@@ -117,10 +117,54 @@ def text_to_html(body_text):
     The result is what Odoo's sanitizer would make of it, character for character
     (``tests/test_plain_text_body.py``): a plain-text body needs no sanitising.
     """
-    # No NUL: PostgreSQL text cannot hold one (the import drops them too).
-    text = body_text.replace("\x00", "").strip()
+    # No NUL: PostgreSQL text cannot hold one (the import drops them too). A lone
+    # carriage return ends a line, as the HTML parser reads it (it would otherwise
+    # bring a line break into the text that quote detection sees).
+    text = body_text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n").strip()
     paragraphs = [p for p in re.split(r"\n\s*\n", text) if p.strip()]
     return "".join("<p>{}</p>".format(_linkify(p).replace("\n", "<br>")) for p in paragraphs)
+
+
+# Odoo's quote detection (``odoo.tools.mail.tag_quote``) as it applies to the
+# paragraphs ``text_to_html`` writes: the text before a paragraph's first tag is all
+# its regexes see, and only the signature one ("--" alone on a line, then a <br>)
+# can match there, as no newline is left in it.
+_SIGNATURE_START = re.compile(r"((?:(?:^|\n)[-]{2}[\s]?$))")
+_PARAGRAPH = re.compile(r"<p>(.*?)</p>", re.S)
+_INNER_TAG = re.compile(r"<(br|a|em)\b([^>]*)>")
+
+
+def mark_text_quotes(body_html):
+    """Return ``body_html``, paragraphs as ``text_to_html`` writes them, marked as
+    Odoo's sanitizer marks quotes and signatures (``data-o-mail-quote``, which the
+    chatter folds), or None when the HTML is not in that form.
+
+    A paragraph opening with a "--" line starts the signature: it, its elements and
+    every paragraph after it are marked, with the options of the email's body field
+    (attributes sanitised); ``tests/test_plain_text_body.py`` holds this to it.
+    """
+    paragraphs = _PARAGRAPH.findall(body_html or "")
+    if "".join(f"<p>{inner}</p>" for inner in paragraphs) != (body_html or ""):
+        return None
+    start = next((i for i, inner in enumerate(paragraphs) if _opens_signature(inner)), None)
+    if start is None:
+        return body_html
+    marked = [f"<p>{inner}</p>" for inner in paragraphs[:start]] + [
+        '<p data-o-mail-quote="1">'
+        + _INNER_TAG.sub(r'<\1\2 data-o-mail-quote="1">', inner)
+        + "</p>"
+        for inner in paragraphs[start:]
+    ]
+    # Their parent's data-o-mail-quote-container is not among the attributes the body
+    # field keeps (it sanitises attributes): it only marked the later paragraphs.
+    return "".join(marked)
+
+
+def _opens_signature(inner):
+    if "<br>" not in inner:
+        return False
+    head = html.unescape(inner.split("<", 1)[0])
+    return _SIGNATURE_START.search(head) is not None
 
 
 def _assemble_body(result, collector):

@@ -22,6 +22,7 @@ from . import (
     test_linking,
     test_mail_servers_lib,
     test_malformed_mail,
+    test_mime_fast_path,
     test_mime_package,
     test_mime_parser,
     test_oauth_peers,

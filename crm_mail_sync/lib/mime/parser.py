@@ -4,7 +4,8 @@ Speed: ``email.policy.compat32`` is used on purpose, it is several times faster 
 ``policy.default``, whose header registry parses every header into objects. The
 parser is Python's own, bounded in depth, and header lines that are not headers are
 dropped before they can end the header block early; it matches multipart boundaries
-without compiling a regular expression for each one (below).
+without compiling a regular expression for each one, and reads a part's body in one
+piece instead of line by line (``feedinput``).
 """
 
 import importlib.util
@@ -15,6 +16,8 @@ from email.policy import compat32
 
 from .automatic import automatic_reason
 from .body import _assemble_body
+from .feedinput import BoundaryMatcher as _BoundaryMatcher
+from .feedinput import FinalLineBreak, TextInput
 from .headers import (
     _address_header,
     _content_params,
@@ -58,30 +61,9 @@ _HEADER_TITLES = {"message-id": "Message-ID", "list-id": "List-ID", "x-loop": "X
 
 _BOUNDARY_PREFIX = "(?P<sep>"
 _BOUNDARY_SUFFIX = r")(?P<end>--)?(?P<ws>[ \t]*)(?P<linesep>\r\n|\r|\n)?$"
-_BOUNDARY_TAIL = re.compile(_BOUNDARY_SUFFIX[1:])
 _UNESCAPE = re.compile(r"\\(.)", re.S)
-
-
-class _BoundaryMatcher:
-    """What ``re.compile`` of Python's boundary pattern returns, without compiling it.
-
-    The standard feed parser compiles ``(?P<sep>--<boundary>)(?P<end>--)?...$`` for
-    every multipart part it meets; boundaries are unique per message, so Python's
-    pattern cache never helps, and compiling took about 0.1 ms per message: as long as
-    the whole rest of parsing a small message. Matching the separator as a prefix and
-    the same tail with one precompiled pattern gives the same ``end``, ``ws`` and
-    ``linesep`` groups, the only ones the parser reads.
-    """
-
-    __slots__ = ("separator",)
-
-    def __init__(self, separator):
-        self.separator = separator
-
-    def match(self, line):
-        if not line.startswith(self.separator):
-            return None
-        return _BOUNDARY_TAIL.match(line, len(self.separator))
+# Python's own line-by-line input instead of ``TextInput``: what tests compare with.
+LINE_BY_LINE = False
 
 
 class _FeedParserRe:
@@ -106,16 +88,19 @@ class _FeedParserRe:
 
 
 def _private_feedparser():
-    """A copy of ``email.feedparser`` of our own, with ``_FeedParserRe`` as its ``re``:
-    Odoo's and everyone else's parsing keep the standard module untouched."""
+    """A copy of ``email.feedparser`` of our own, with ``_FeedParserRe`` as its ``re``
+    and ``FinalLineBreak`` as its ``NLCRE_eol``: Odoo's and everyone else's parsing
+    keep the standard module untouched."""
     spec = importlib.util.find_spec("email.feedparser")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.re = _FeedParserRe()
+    module.NLCRE_eol = FinalLineBreak()
     return module
 
 
-FeedParser = _private_feedparser().FeedParser
+_feedparser = _private_feedparser()
+FeedParser = _feedparser.FeedParser
 
 
 class _FlatPart(Message):
@@ -136,10 +121,20 @@ class _BoundedFeedParser(FeedParser):
 
     def __init__(self):
         super().__init__(_FlatPart, policy=compat32)
+        if not LINE_BY_LINE:
+            self._input = TextInput(_feedparser.NeedMoreData)
         self.flattened = 0
+
+    def _new_message(self):
+        # A part starts: its headers are read line by line.
+        self._input.in_one_piece = False
+        super()._new_message()
 
     def _parse_headers(self, lines):  # pylint: disable=missing-return
         # Python's email parser, not an Odoo method: it returns nothing.
+        # The part's headers are read: until the next part starts, the parser iterates
+        # over its input only to concatenate the lines (a body, an epilogue).
+        self._input.in_one_piece = True
         super()._parse_headers(lines)
         # _msgstack holds the part being parsed and its ancestors.
         if len(self._msgstack) > MAX_MIME_DEPTH and self._cur.get_content_maintype() in (
@@ -201,7 +196,8 @@ def parse_message(raw, max_attachment_size=MAX_ATTACHMENT_SIZE, max_body_size=MA
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise MessageParseError(f"the message is not bytes but {type(raw).__name__}")
     raw = bytes(raw)
-    if not raw.strip():
+    # Not raw.strip(): that copies the whole message to find out.
+    if not raw or raw.isspace():
         raise MessageParseError("the message is empty")
     warnings = []
     # Some servers and exports put blank lines first; they would end the headers.

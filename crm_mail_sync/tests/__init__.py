@@ -15,6 +15,7 @@ from . import (
     test_gmail,
     test_hostile_bounds,
     test_hostile_input,
+    test_html_sanitizer,
     test_i18n,
     test_idle,
     test_inbox,

@@ -40,6 +40,9 @@ class BatchItem:
     # Filled by the filter step.
     filter: FilterOutcome = field(default_factory=FilterOutcome)
     excluded: bool = False
+    # Another worker is storing the same new message right now: the sync run stores
+    # this one after the rest of the batch (see ``SyncRun.import_batch``).
+    deferred: bool = False
     # The outcome: put aside (skipped on purpose, or failed), or stored as this email.
     skip_reason: str | None = None
     error: str | None = None
@@ -57,8 +60,14 @@ class BatchItem:
 
     @property
     def is_pending(self):
-        """Still on its way: neither put aside nor failed, nor stored already."""
-        return self.skip_reason is None and self.error is None and self.known_email_id is None
+        """Still on its way: neither put aside nor failed, nor stored already, nor
+        deferred."""
+        return (
+            self.skip_reason is None
+            and self.error is None
+            and self.known_email_id is None
+            and not self.deferred
+        )
 
     @property
     def is_located(self):
@@ -91,6 +100,12 @@ class ImportBatch:
     def located(self):
         """The messages stored already, which only gain a location here."""
         return [item for item in self.items if item.is_located]
+
+    @property
+    def deferred(self):
+        """The new messages left for after the rest of the batch (another worker
+        is storing them)."""
+        return [item for item in self.items if item.deferred]
 
     @property
     def skipped(self):

@@ -59,12 +59,15 @@ class CrmMailGateway(models.AbstractModel):
             provider's id showed stored already: ``known_email_id``, no body)
         :param reserve: called with the keys of the messages about to be created,
             between preparing and storing, by a sync run that reserves them (and may
-            commit to renew its snapshot, see ``SyncRun.reserve``)
+            commit to renew its snapshot, see ``SyncRun.reserve``); it returns the
+            keys another worker is storing: those messages are left out, ``deferred``
         :rtype: ImportBatch
         """
         batch = self._prepare(ImportBatch(folder=folder, items=list(items)))
         if reserve:
-            reserve(self._new_keys(batch))
+            busy = reserve(self._new_keys(batch))
+            for item in batch.pending:
+                item.deferred = item.key in busy
         return self._import(batch)
 
     @api.model
@@ -171,6 +174,8 @@ class CrmMailGateway(models.AbstractModel):
         skipped, mail that cannot be understood at all fails."""
         cap = max(batch.folder.account_id.max_attachment_size, 0) * 1024 * 1024
         for item in batch.pending:
+            if item.parsed is not None:
+                continue  # a deferred message, parsed with its batch
             try:
                 self._parse_item(item, cap)
             except MessageParseError as exc:

@@ -309,11 +309,12 @@ class TestSyncConcurrency(CrmMailSyncCase):
                 getattr(env.cr, end)()
                 return renewed, held, self.message_locks()
 
-        # Held across the renewal, released when the batch's transaction ends.
-        self.assertEqual(self.result_of(*self.start(reserve, 10, "commit")), (True, 10, 0))
-        self.assertEqual(self.result_of(*self.start(reserve, 10, "rollback")), (True, 10, 0))
+        # Held across the renewal, released when the batch's transaction ends; none
+        # was held by another worker.
+        self.assertEqual(self.result_of(*self.start(reserve, 10, "commit")), (set(), 10, 0))
+        self.assertEqual(self.result_of(*self.start(reserve, 10, "rollback")), (set(), 10, 0))
         # PostgreSQL's lock table is bounded: a larger batch goes without.
-        self.assertEqual(self.result_of(*self.start(reserve, 1001, "commit")), (False, 0, 0))
+        self.assertEqual(self.result_of(*self.start(reserve, 1001, "commit")), (set(), 0, 0))
 
         def reserve_and_close():
             # A worker whose cursor is closed mid-batch (an error higher up): the
@@ -329,6 +330,42 @@ class TestSyncConcurrency(CrmMailSyncCase):
             return held, self.message_locks()
 
         self.assertEqual(self.result_of(*self.start(reserve_and_close)), (1, 0))
+
+    def test_worker_stores_the_rest_of_its_batch_before_waiting(self):
+        raws = self.messages(20, seed=7109)
+        account_id = self.committed_account(raws, batch_size=20)
+        busy = self.message_ids(raws)[:5]
+        # Another session holds five of the Message-IDs, as a worker storing them would.
+        holder = self.registry.cursor()
+        try:
+            holder.execute(
+                "SELECT pg_advisory_lock(%s, hashtext(k)) FROM unnest(%s::text[]) AS k",
+                (MESSAGE_LOCK_SPACE, busy),
+            )
+            holder.commit()
+            with self.capture_logs(ADDON_LOGGER) as logs:
+                thread = self.start(self.sync_committing, account_id)
+                waited = self.wait_for_lock_wait("SELECT h, pg_advisory_lock")
+                # While it waits, the other fifteen are stored and committed; the
+                # folder's cursor has not moved past the batch.
+                stored_first = self.stored([account_id])["message_ids"]
+                last_uid_first = self.last_uid(self.folder_id(account_id))
+                holder.execute("SELECT pg_advisory_unlock_all()")
+                holder.commit()
+                result = self.result_of(*thread)
+        finally:
+            holder.close()
+        self.assertTrue(waited, "the worker never waited for the held messages")
+        self.assertEqual(sorted(stored_first), sorted(set(self.message_ids(raws)) - set(busy)))
+        self.assertFalse(last_uid_first)
+        self.assertEqual(result, {"imported": 20, "locked": [], "failed": [], "incomplete": []})
+        self.assertNotIn("retrying from the last committed batch", "\n".join(logs))
+        self.assertEqual(self.message_locks(), 0)
+        stored_now = self.stored([account_id])
+        self.assertEqual(sorted(stored_now["message_ids"]), self.message_ids(raws))
+        self.assertEqual(stored_now["locations_per_email"], {1})
+        self.assertEqual(stored_now["quarantined"], 0)
+        self.assertEqual(self.last_uid(self.folder_id(account_id)), 20)
 
     def test_committing_workers_meeting_the_same_messages_never_collide(self):
         # Four mailboxes with the same 60 messages (in a different order each),

@@ -285,10 +285,16 @@ class CrmMailGateway(models.AbstractModel):
         if not uids and not uidls:
             return batch
         self.env["crm.mail.email.location"].flush_model()
+        # Each side on its own partial unique index: with "uid = ANY(...) OR pop_uidl =
+        # ANY(...)" PostgreSQL read every location of the folder (65 ms a batch once
+        # it held 60,000 messages).
         self.env.cr.execute(
-            """SELECT uid, pop_uidl FROM crm_mail_email_location
-                WHERE folder_id = %s AND (uid = ANY(%s) OR pop_uidl = ANY(%s))""",
-            (batch.folder.id, uids, uidls),
+            """SELECT uid, NULL FROM crm_mail_email_location
+                WHERE folder_id = %s AND uid > 0 AND uid = ANY(%s)
+                UNION ALL
+               SELECT NULL, pop_uidl FROM crm_mail_email_location
+                WHERE folder_id = %s AND pop_uidl IS NOT NULL AND pop_uidl = ANY(%s)""",
+            (batch.folder.id, uids, batch.folder.id, uidls),
         )
         rows = self.env.cr.fetchall()
         # Without the empty values: an IMAP row's NULL UIDL must not match every IMAP

@@ -1,9 +1,11 @@
 # License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 from datetime import date, timedelta
+from unittest.mock import patch
 
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
+from ..sync_run import SyncRun
 from .common import CrmMailSyncCase
 
 
@@ -251,6 +253,32 @@ class TestImapSync(CrmMailSyncCase):
         self.assertFalse([email.id for email in emails if self.env.cache.contains(email, body)])
         # Nothing lost on the way: read from the database again.
         self.assertTrue(all(emails.mapped("body_html")))
+
+    def test_long_import_refreshes_planner_statistics(self):
+        def archive_rows():
+            self.env.cr.execute("SELECT reltuples FROM pg_class WHERE relname = 'crm_mail_email'")
+            return self.env.cr.fetchone()[0]
+
+        login, password = self.new_mailbox()
+        self.dovecot.seed(login, self.messages(25, seed=13))
+        account = self.create_account(login, password, batch_size=10)
+        self.connect(account)
+        # Below the threshold (5,000 emails, or a fifth of the archive): left to autovacuum.
+        before = archive_rows()
+        self.assertEqual(self.sync(account)["imported"], 25)
+        self.assertEqual(archive_rows(), before)
+        # Past it: PostgreSQL learns the archive's size (and plans its lookups by index).
+        login, password = self.new_mailbox()
+        self.dovecot.seed(login, self.messages(25, seed=14))
+        account = self.create_account(login, password, batch_size=10)
+        self.connect(account)
+        with (
+            patch.object(SyncRun, "analyze_every", 20),
+            patch.object(SyncRun, "_planned_archive_rows", lambda run: 0),
+        ):
+            self.assertEqual(self.sync(account)["imported"], 25)
+        # Analysed after its first 20: the 25 emails of the first account and those 20.
+        self.assertGreaterEqual(archive_rows(), 45)
 
     def test_fetch_now_button_reports(self):
         login, password = self.new_mailbox()

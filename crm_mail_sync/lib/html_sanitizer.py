@@ -204,7 +204,8 @@ class _Cleaner(odoo_mail._Cleaner):
         self._sneaky = {}
         self._links = {}
 
-    def __call__(self, doc):
+    def __call__(self, doc):  # pylint: disable=missing-return
+        # lxml's Cleaner, not an Odoo method: it cleans in place and returns nothing.
         # Mirrors odoo.tools.mail._Cleaner.__call__, with parse_style inlined.
         super(odoo_mail._Cleaner, self).__call__(doc)
 

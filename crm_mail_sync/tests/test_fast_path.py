@@ -9,6 +9,7 @@ state (the first is rolled back); the emails, their attachments, links, chatter
 entries, cases and who may see them must come out the same.
 """
 
+from contextlib import suppress
 from datetime import datetime, timedelta
 from unittest.mock import patch
 
@@ -142,14 +143,11 @@ class TestFastPath(CrmMailUnitCase):
     def _stored_by(self, account, importer):
         """What ``importer`` stores for ``account``'s INBOX; rolled back afterwards."""
         result = None
-        try:
-            with self.env.cr.savepoint():
-                importer(account.folder_ids)
-                self.env.flush_all()
-                result = self._snapshot(account)
-                raise _RolledBack
-        except _RolledBack:
-            pass
+        with suppress(_RolledBack), self.env.cr.savepoint():
+            importer(account.folder_ids)
+            self.env.flush_all()
+            result = self._snapshot(account)
+            raise _RolledBack
         self.env.invalidate_all()
         return result
 

@@ -125,7 +125,8 @@ class _BoundedFeedParser(FeedParser):
             self._input = TextInput(_feedparser.NeedMoreData)
         self.flattened = 0
 
-    def _new_message(self):
+    def _new_message(self):  # pylint: disable=missing-return
+        # Python's email parser, not an Odoo method: it returns nothing.
         # A part starts: its headers are read line by line.
         self._input.in_one_piece = False
         super()._new_message()

@@ -346,9 +346,21 @@ class SyncRun:
         self.cr.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", ANALYZE_LOCK)
         if not self.cr.fetchone()[0]:
             return False
-        for table, columns in self.analyzed_tables.items():
-            listed = SQL("(%s)", SQL(", ").join(map(SQL.identifier, columns))) if columns else SQL()
-            self.cr.execute(SQL("ANALYZE %s %s", SQL.identifier(table), listed))
+        try:
+            # In a savepoint: a database user that may not analyse a table (not its
+            # owner) must not lose the batch; the run then stops trying.
+            with self.cr.savepoint(flush=False):
+                for table, columns in self.analyzed_tables.items():
+                    listed = (
+                        SQL("(%s)", SQL(", ").join(map(SQL.identifier, columns)))
+                        if columns
+                        else SQL()
+                    )
+                    self.cr.execute(SQL("ANALYZE %s %s", SQL.identifier(table), listed))
+        except PsycopgError as exc:
+            _logger.info("Could not analyse the mail archive's tables: %s", exc)
+            self.analyze_every = float("inf")
+            return False
         return True
 
     def commit_progress(self):

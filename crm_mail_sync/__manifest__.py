@@ -26,6 +26,7 @@
         "wizards/mail_compose_message_views.xml",
         "wizards/crm_mail_attachment_wizard_views.xml",
         "wizards/crm_mail_forget_address_wizard_views.xml",
+        "wizards/crm_mail_lead_wizard_views.xml",
         "views/crm_mail_folder_views.xml",
         "views/crm_mail_email_views.xml",
         "views/crm_mail_quarantine_views.xml",

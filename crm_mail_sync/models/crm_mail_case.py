@@ -43,6 +43,16 @@ class CrmMailCase(models.Model):
     email_ids = fields.One2many("crm.mail.email", "case_id", string="Emails")
     email_count = fields.Integer(compute="_compute_email_count")
     active = fields.Boolean(default=True)
+    lead_id = fields.Many2one(
+        "crm.lead",
+        string="Opportunity",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        ondelete="set null",
+        tracking=True,
+        help="The lead or opportunity this case was converted to; its emails are linked to it too.",
+    )
 
     @api.depends("email_ids")
     def _compute_email_count(self):
@@ -73,6 +83,58 @@ class CrmMailCase(models.Model):
         action["domain"] = [("case_id", "=", self.id)]
         action["context"] = {}
         return action
+
+    # ------------------------------------------------------------------
+    # Conversion to an opportunity
+    # ------------------------------------------------------------------
+
+    def action_open_lead_wizard(self):
+        """Button: convert this case to a new opportunity, or link it to an existing one."""
+        self.ensure_one()
+        self.check_access("write")
+        self.env["crm.lead"].check_access("create")
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Convert to Opportunity"),
+            "res_model": "crm.mail.lead.wizard",
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            "context": {"default_case_id": self.id},
+        }
+
+    def action_open_lead(self):
+        """Smart button: the opportunity this case was converted to."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "crm.lead",
+            "res_id": self.lead_id.id,
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "current",
+        }
+
+    def _close_as_converted(self, lead):
+        """Hook: record that this case went on as ``lead``, and close it.
+
+        The case keeps its emails and history; it moves to the last closed stage
+        (``_converted_stage``), and a customer's reply no longer reopens it (the
+        conversation goes on in the opportunity, where the reply is linked too).
+        """
+        self.ensure_one()
+        values = {"lead_id": lead.id}
+        stage = self._converted_stage()
+        if stage and not self.is_closed:
+            values["stage_id"] = stage.id
+        self.write(values)
+
+    @api.model
+    def _converted_stage(self):
+        """Hook: the stage of a case converted to an opportunity (the last closed one)."""
+        return self.env["crm.mail.case.stage"].search(
+            [("is_closed", "=", True)], order="sequence desc, id desc", limit=1
+        )
 
     # ------------------------------------------------------------------
     # Assignment
@@ -239,6 +301,9 @@ class CrmMailCase(models.Model):
         return self.env["mail.mail"].sudo().browse(mail_id)
 
     def _reopen(self):
-        """A customer's reply on a closed case brings it back to the first stage."""
+        """A customer's reply on a closed case brings it back to the first stage;
+        not on a case converted to an opportunity, where the conversation goes on."""
         first = self.env["crm.mail.case.stage"].search([("is_closed", "=", False)], limit=1)
-        self.filtered("is_closed").write({"stage_id": first.id})
+        self.filtered(lambda case: case.is_closed and not case.lead_id).write(
+            {"stage_id": first.id}
+        )

@@ -2,7 +2,8 @@
 # The model is split into files by concern on purpose (readme/ARCHITECTURE.md).
 # pylint: disable=consider-merging-classes-inherited
 """What a user does with an email: reply, reply all, forward, link it by hand, make a
-contact or company of its sender, save its files onto a record, fetch now."""
+contact or company of its sender or an opportunity of its conversation, save its files
+onto a record, fetch now."""
 
 from email.utils import formataddr, getaddresses, parseaddr
 
@@ -67,6 +68,23 @@ class CrmMailEmail(models.Model):
             "name": self.env._("Link to..."),
             "res_model": "crm.mail.link.wizard",
             "view_mode": "form",
+            "target": "new",
+            "context": {"default_email_ids": [Command.set(self.ids)]},
+        }
+
+    def action_open_lead_wizard(self):
+        """Button: create a lead or opportunity from these emails, one per conversation
+        (or link their conversations to an existing one)."""
+        if not self:
+            raise UserError(self.env._("Select the emails to create opportunities from."))
+        self.check_access("read")
+        self.env["crm.lead"].check_access("create")
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Create Opportunity"),
+            "res_model": "crm.mail.lead.wizard",
+            "view_mode": "form",
+            "views": [(False, "form")],
             "target": "new",
             "context": {"default_email_ids": [Command.set(self.ids)]},
         }

@@ -26,6 +26,7 @@ class CrmMailEmailLink(models.Model):
             ("address", "Address"),
             ("manual", "Linked by hand"),
             ("composed", "Written from this record"),
+            ("converted", "Converted to this record"),
         ],
         required=True,
         readonly=True,

@@ -19,6 +19,7 @@ from . import (
     test_i18n,
     test_idle,
     test_inbox,
+    test_lead_conversion,
     test_lib_access,
     test_linking,
     test_mail_servers_lib,

@@ -2,3 +2,4 @@ from . import crm_mail_link_wizard
 from . import mail_compose_message
 from . import crm_mail_attachment_wizard
 from . import crm_mail_forget_address_wizard
+from . import crm_mail_lead_wizard

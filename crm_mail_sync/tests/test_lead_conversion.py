@@ -3,11 +3,16 @@
 (one per conversation), from a case (converted and closed), or linked to an existing
 one; only by salespeople, and only with mail they may read."""
 
+import time
+import uuid
+
 from odoo import Command
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import HttpCase, new_test_user, tagged
 
+from . import mail_corpus
 from .common import CrmMailSyncCase
+from .servers import get_shared_dovecot
 
 SALES = "sales_team.group_sale_salesman"
 
@@ -384,3 +389,54 @@ class TestLeadConversion(CrmMailSyncCase):
             seller_arch = self.env[model].with_user(self.seller).get_view(view_id)["arch"]
             self.assertNotIn("action_open_lead_wizard", agent_arch, view)
             self.assertIn("action_open_lead_wizard", seller_arch, view)
+
+
+@tagged("post_install", "-at_install", "crm_mail_sync")
+class TestLeadConversionTour(HttpCase):
+    """Headless Chromium: an opportunity made from an email in the inbox."""
+
+    def test_lead_tour(self):
+        dovecot = get_shared_dovecot()
+        login = f"leadtour-{uuid.uuid4().hex[:10]}"
+        password = uuid.uuid4().hex
+        dovecot.add_user(login, password)
+        admin = self.env.ref("base.user_admin")
+        account = self.env["crm.mail.account"].create(
+            {
+                "name": "Admin's sales mailbox",
+                "account_type": "personal",
+                "user_id": admin.id,
+                "email": admin.email,
+                "host": dovecot.host,
+                "port": dovecot.imap_port,
+                "security": "none",
+                "login": login,
+                "password": password,
+            }
+        )
+        account.action_test_connection()
+        dovecot.append(
+            login,
+            "INBOX",
+            mail_corpus.simple_message(
+                subject="Tour request for a quote",
+                sender="Erin Buyer <erin.buyer@prospect.example>",
+                to=admin.email,
+                body="We would need twelve licences from next month.",
+            ),
+        )
+        account._sync(deadline=time.monotonic() + 60, commit=False)
+        email = self.env["crm.mail.email"].search([("subject", "=", "Tour request for a quote")])
+        self.assertEqual(len(email), 1)
+
+        self.start_tour(
+            "/odoo/action-crm_mail_sync.crm_mail_email_action",
+            "crm_mail_sync_lead_tour",
+            login="admin",
+            timeout=120,
+        )
+
+        lead = self.env["crm.lead"].search([("name", "=", "Tour request for a quote")])
+        self.assertEqual(len(lead), 1)
+        self.assertIn("erin.buyer@prospect.example", lead.email_from)
+        self.assertIn(("crm.lead", lead.id), [(lk.res_model, lk.res_id) for lk in email.link_ids])

@@ -72,6 +72,37 @@ def address_forms(address):
     return (address,)
 
 
+# Subaddressing (RFC 5233): ``sales+anything@x`` is delivered to ``sales@x``.
+SEPARATOR = "+"
+
+
+def split_plus(address):
+    """``(base, tag)`` of a normalised address: ``("sales@x", "lead42")`` for
+    ``sales+lead42@x``; ``(address, "")`` without a tag.
+
+    ``normalize_address`` keeps the tag (``john+news@x`` may be a contact's own
+    address); only a mailbox's own address is read with its tag taken off
+    (``is_own_address``).
+    """
+    local, at, domain = (address or "").rpartition("@")
+    base_local, sep, tag = local.partition(SEPARATOR)
+    if not at or not sep or not base_local:
+        return address, ""
+    return f"{base_local}@{domain}", tag
+
+
+def is_own_address(address, own):
+    """Whether the normalised ``address`` is one of the mailboxes ``own`` (normalised
+    addresses, in any of their forms), with or without a plus tag: mail to
+    ``sales+lead42@x`` reaches ``sales@x``."""
+    if not address:
+        return False
+    if address in own:
+        return True
+    base, tag = split_plus(address)
+    return bool(tag) and base in own
+
+
 def address_list(from_address, recipients):
     """The addresses of an email, sender first, empty ones left out.
 

@@ -192,6 +192,15 @@ class CrmMailAccount(models.Model):
         "over IMAP. Untick it for providers that file sent mail themselves (Gmail, "
         "Outlook, Yahoo, iCloud), or the copy would be there twice.",
     )
+    plus_address_replies = fields.Boolean(
+        string="Tag Reply-To with the Record",
+        help="Mail sent from a record (a case, a lead, a contact) asks for replies at "
+        "this mailbox's address with a signed tag (support+case17-...@), so that a "
+        "reply joins the record even when its subject and references are lost. Tick "
+        "it only when the mail server delivers name+anything@ to name@ (plus "
+        "addressing: Gmail, Microsoft 365, Dovecot and Postfix with a recipient "
+        "delimiter), or such replies bounce.",
+    )
     use_idle = fields.Boolean(
         string="Near Real-Time (IMAP IDLE)",
         help="Keep a connection open on INBOX and import new mail as soon as the server "

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from odoo import api, fields, models
 
-from ..lib.addresses import address_forms
+from ..lib.addresses import address_forms, is_own_address
 
 
 class CrmMailCase(models.Model):
@@ -186,7 +186,7 @@ class CrmMailCase(models.Model):
         if email.no_auto_reply_reason or not email.from_address:
             return False
         own_addresses, _domains = self.env["crm.mail.gateway"]._internal_addresses()
-        if email.from_address in own_addresses:
+        if is_own_address(email.from_address, own_addresses):
             return False
         since = fields.Datetime.now() - timedelta(hours=account.auto_reply_period_hours or 24)
         sent = (

@@ -7,7 +7,7 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from ..fields import SanitizeOnceHtml
-from ..lib.addresses import address_forms, address_list
+from ..lib.addresses import address_forms, address_list, is_own_address
 
 _logger = logging.getLogger(__name__)
 
@@ -572,7 +572,8 @@ class CrmMailEmail(models.Model):
         self.ensure_one()
         if own is None:
             own = self.account_ids._own_addresses()
-        return {address for address in self._address_list() if address not in own}
+        # A mailbox's address with a plus tag (sales+lead42@) is the mailbox's own.
+        return {address for address in self._address_list() if not is_own_address(address, own)}
 
     # ------------------------------------------------------------------
     # Chatter entries

@@ -13,7 +13,7 @@ from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 
 from ..lib import actions
-from ..lib.addresses import normalize_address
+from ..lib.addresses import is_own_address, normalize_address
 from ..lib.freemail import is_freemail
 
 
@@ -23,11 +23,12 @@ def _split_addresses(text):
 
 
 def _without(addresses, own):
-    """``addresses`` minus those in ``own`` (normalised) and minus repeats."""
-    seen, result = set(own), []
+    """``addresses`` minus those in ``own`` (normalised; with any plus tag: a reply-all
+    to mail sent to sales+lead42@ is not sent back to the mailbox) and minus repeats."""
+    seen, result = set(), []
     for address in addresses:
         normalized = normalize_address(parseaddr(address)[1])
-        if normalized and normalized not in seen:
+        if normalized and normalized not in seen and not is_own_address(normalized, own):
             seen.add(normalized)
             result.append(address)
     return result

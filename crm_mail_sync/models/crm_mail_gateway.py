@@ -22,7 +22,13 @@ from psycopg2 import Error as PsycopgError
 from odoo import Command, api, fields, models
 
 from ..fields import SanitizedHtml
-from ..lib.addresses import address_forms, address_list, domain_of, normalize_address
+from ..lib.addresses import (
+    address_forms,
+    address_list,
+    domain_of,
+    is_own_address,
+    normalize_address,
+)
 from ..lib.batch import BatchItem, ImportBatch
 from ..lib.concurrency import is_concurrency_error
 from ..lib.filters import domain_excluded
@@ -271,7 +277,7 @@ class CrmMailGateway(models.AbstractModel):
             address
             for address in addresses
             if address
-            and not set(address_forms(address)) & own
+            and not any(is_own_address(form, own) for form in address_forms(address))
             and not domain_of(address) & domains
         ]
 
@@ -456,9 +462,10 @@ class CrmMailGateway(models.AbstractModel):
 
     @api.model
     def _get_direction(self, folder, parsed):
-        """Hook: Sent-folder mail and mail from the account's own address is outgoing."""
+        """Hook: Sent-folder mail and mail from the account's own address (with or
+        without a plus tag) is outgoing."""
         own = normalize_address(folder.account_id.email or "")
-        if folder.is_sent or (own and parsed.from_address == own):
+        if folder.is_sent or (own and is_own_address(parsed.from_address, {own})):
             return "outgoing"
         return "incoming"
 

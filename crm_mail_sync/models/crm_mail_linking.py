@@ -2,20 +2,23 @@
 """Linking: which records an email concerns, and its entry in their chatter.
 
 An email is linked to a record when it answers that record's conversation (a thread
-reference from one of its participants, or the token of mail sent from it), names
-a case in its subject, or carries an address the record's model matches. Linkable
-models declare themselves by inheriting ``crm.mail.linked.mixin`` and answering
-``_crm_mail_match_addresses``; each link gets one chatter entry that only points at
-the email (see mail.message).
+reference from one of its participants, or the token of mail sent from it, in its
+references or in the plus-address it is sent to), names a record (a case in its
+subject, ``sales+lead42@`` from one of its participants), or carries an address the
+record's model matches. Linkable models declare themselves by inheriting
+``crm.mail.linked.mixin`` and answering ``_crm_mail_match_addresses``; each link gets
+one chatter entry that only points at the email (see mail.message).
 """
 
 import socket
 from collections import defaultdict
+from email.utils import getaddresses
 
 from odoo import api, models, tools
-from odoo.tools import SQL
+from odoo.tools import SQL, formataddr
 
-from ..lib.addresses import address_forms
+from ..lib import plus_address
+from ..lib.addresses import address_forms, normalize_address, split_plus
 from ..lib.thread_token import make_message_id, read_message_id
 from .crm_mail_case import CASE_REFERENCE
 
@@ -79,6 +82,7 @@ class CrmMailLinking(models.AbstractModel):
         """
         targets = defaultdict(dict)
         self._find_thread_targets(emails, targets)
+        self._find_plus_address_targets(emails, targets)
         self._find_reference_targets(emails, targets)
         self._find_address_targets(emails, targets)
         return targets
@@ -125,6 +129,154 @@ class CrmMailLinking(models.AbstractModel):
                 elif target not in targets[email_id]:
                     refused[email_id].append(target)
         self._note_refused_threads(emails, refused)
+
+    # ------------------------------------------------------------------
+    # Plus-addresses: sales+lead42@, support+case17-<token>@
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _plus_address_prefixes(self):
+        """Hook: the prefix naming each linkable model in a plus-address tag
+        (``sales+lead42@``): ``{prefix: model}``. Lowercase letters only; a model
+        without one gets no plus-address."""
+        prefixes = {"lead": "crm.lead", "case": "crm.mail.case", "partner": "res.partner"}
+        linkable = set(self._get_linkable_models())
+        return {prefix: model for prefix, model in prefixes.items() if model in linkable}
+
+    @api.model
+    def _find_plus_address_targets(self, emails, targets):
+        """Mail sent to one of its mailboxes' addresses with a plus tag naming a record.
+
+        A signed tag (``support+case17-<token>@``, the Reply-To of mail sent about the
+        record, see ``_plus_reply_to``) joins the record like a token Message-ID
+        (reason "thread"). A readable one (``sales+lead42@``) joins it, as a reference
+        (reason "reference"), only when the sender takes part in the record's
+        conversation (``_filter_participants``); otherwise, and for a wrong token, a
+        routing note says why not. Tags on other addresses than the mailboxes' own
+        (another domain, another mailbox) are not read. One query per model.
+        """
+        key = self._thread_token_key()
+        prefixes = self._plus_address_prefixes()
+        own_by_accounts = {}
+        found = defaultdict(list)  # email id -> [(address, (model, id), kind)]
+        for email in emails:
+            accounts = email.account_ids
+            key_accounts = tuple(accounts.ids)
+            if key_accounts not in own_by_accounts:
+                own_by_accounts[key_accounts] = {
+                    form for address in accounts._own_addresses() for form in address_forms(address)
+                }
+            own = own_by_accounts[key_accounts]
+            for address in (email.recipient_addresses or "").split(","):
+                base, tag = split_plus(address)
+                if not tag or base not in own:
+                    continue
+                read = plus_address.read_tag(key, tag)
+                if read and read[0] in prefixes:
+                    found[email.id].append((address, (prefixes[read[0]], read[1]), read[2]))
+        if not found:
+            return targets
+        ids_by_model = defaultdict(set)
+        for entries in found.values():
+            for _address, (model, res_id), _kind in entries:
+                ids_by_model[model].add(res_id)
+        existing = {
+            (model, record_id)
+            for model, ids in ids_by_model.items()
+            for record_id in self.env[model].sudo().browse(ids).exists().ids
+        }
+        sender = {email.id: email.from_address for email in emails}
+        allowed = self._filter_participants(
+            {
+                (target, sender[email_id])
+                for email_id, entries in found.items()
+                for _address, target, kind in entries
+                if kind == plus_address.READABLE and target in existing
+            }
+        )
+        refused, forged = defaultdict(list), defaultdict(list)
+        for email_id, entries in found.items():
+            for address, target, kind in entries:
+                if target not in existing:
+                    continue
+                if kind == plus_address.SIGNED:
+                    targets[email_id].setdefault(target, "thread")
+                elif kind == plus_address.FORGED:
+                    forged[email_id].append(address)
+                elif (target, sender[email_id]) in allowed:
+                    targets[email_id].setdefault(target, "reference")
+                elif target not in targets[email_id]:
+                    refused[email_id].append(target)
+        self._note_refused_threads(emails, refused)
+        self._note_forged_plus_addresses(emails, forged)
+        return targets
+
+    @api.model
+    def _note_forged_plus_addresses(self, emails, forged):
+        """Write on each email the plus-addresses whose token is wrong."""
+        for email in emails.filtered(lambda email: email.id in forged):
+            notes = [
+                self.env._(
+                    "Sent to %(address)s, whose token is not valid: not joined to a record.",
+                    address=address,
+                )
+                for address in forged[email.id]
+            ]
+            email.routing_note = "\n".join(filter(None, [email.routing_note, *notes]))
+
+    @api.model
+    def _plus_tag_for(self, model, res_id):
+        """The signed plus tag of a record (``case17-<token>``), or None for a model
+        without a prefix (``_plus_address_prefixes``)."""
+        prefix = {model: prefix for prefix, model in self._plus_address_prefixes().items()}.get(
+            model
+        )
+        if not prefix or not res_id:
+            return None
+        return plus_address.make_tag(self._thread_token_key(), prefix, res_id)
+
+    @api.model
+    def _plus_reply_to(self, reply_to, model, res_id, mailboxes=None):
+        """``reply_to`` (a header value) with each synced mailbox in it given the
+        signed plus tag of record ``model``/``res_id``: answers to it come back to the
+        mailbox and join the record, whatever becomes of their subject and references.
+
+        Only the mailboxes' own addresses get a tag (the replies must reach a synced
+        mailbox); an address with a tag already is left alone.
+
+        :param mailboxes: normalised addresses of the mailboxes (default: every
+            account's), for a caller tagging many values
+        """
+        if not reply_to or not model or not res_id:
+            return reply_to
+        tag = self._plus_tag_for(model, res_id)
+        if not tag:
+            return reply_to
+        if mailboxes is None:
+            mailboxes = self._mailbox_addresses()
+        parts = []
+        changed = False
+        for name, address in getaddresses([reply_to]):
+            normalized = normalize_address(address)
+            if normalized and normalized in mailboxes and not split_plus(normalized)[1]:
+                local = address.rpartition("@")[0]
+                domain = normalized.rpartition("@")[2]
+                address = plus_address.plus_address(f"{local}@{domain}", tag)
+                changed = True
+            parts.append(formataddr((name, address)) if address else name)
+        return ", ".join(parts) if changed else reply_to
+
+    @api.model
+    def _mailbox_addresses(self):
+        """The normalised addresses of the mailboxes whose replies are tagged (their
+        server takes plus addresses: ``crm.mail.account.plus_address_replies``)."""
+        # sudo: which addresses are synced mailboxes is a system setting.
+        accounts = (
+            self.env["crm.mail.account"]
+            .sudo()
+            .search([("email", "!=", False), ("plus_address_replies", "=", True)])
+        )
+        return {form for address in accounts._own_addresses() for form in address_forms(address)}
 
     @api.model
     def _records_of_message_ids(self, refs):
@@ -315,6 +467,15 @@ class CrmMailLinking(models.AbstractModel):
         return make_message_id(
             self._thread_token_key(), model, res_id, domain or self._token_domain()
         )
+
+    @api.model
+    def _is_token_of(self, message_id, values):
+        """Whether ``message_id`` is the token Message-ID of the record of ``values``
+        (``model``, ``res_id``): mail this database sends about that record."""
+        if not message_id or not values.get("model") or not values.get("res_id"):
+            return False
+        target = read_message_id(self._thread_token_key(), message_id)
+        return target == (values["model"], values["res_id"])
 
     @api.model
     def _token_domain(self):

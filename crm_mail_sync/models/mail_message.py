@@ -39,12 +39,40 @@ class MailMessage(models.Model):
         "content: the email's own access rules decide what each reader sees.",
     )
 
+    @api.model_create_multi
+    def create(self, values_list):
+        # Mail sent about a linkable record (it gets a token Message-ID) also gets a
+        # Reply-To with a signed plus tag when it goes to a synced mailbox: answers
+        # join the record even without their references (crm.mail.linking).
+        Linking = self.env["crm.mail.linking"]
+        mailboxes = None
+        for values in values_list:
+            if values.get("message_id") or values.get("crm_mail_email_id"):
+                continue
+            values["message_id"] = self._get_message_id(values)
+            if values.get("reply_to") and Linking._is_token_of(values["message_id"], values):
+                if mailboxes is None:
+                    mailboxes = Linking._mailbox_addresses()
+                values["reply_to"] = Linking._plus_reply_to(
+                    values["reply_to"], values["model"], values["res_id"], mailboxes=mailboxes
+                )
+        return super().create(values_list)
+
     @api.model
     def _get_message_id(self, values):
         # Mail sent about a linkable record carries a Message-ID that proves, in a
         # reply, that its sender got our mail (see crm.mail.email._find_thread_targets).
         token = self.env["crm.mail.linking"]._token_message_id_for(values)
         return token or super()._get_message_id(values)
+
+    @api.model
+    def _get_reply_to(self, values):
+        # The default Reply-To of mail about a record (see create).
+        reply_to = super()._get_reply_to(values)
+        Linking = self.env["crm.mail.linking"]
+        if reply_to and Linking._is_token_of(values.get("message_id"), values):
+            reply_to = Linking._plus_reply_to(reply_to, values["model"], values["res_id"])
+        return reply_to
 
     def _check_access(self, operation):
         result = super()._check_access(operation)

@@ -29,6 +29,7 @@ from . import (
     test_mime_parser,
     test_oauth_peers,
     test_plain_text_body,
+    test_plus_addressing,
     test_readme,
     test_sync_concurrency,
     test_sync_faults,

@@ -6,12 +6,13 @@ import email as email_lib
 from datetime import datetime, timezone
 from email import policy
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, parseaddr
 from unittest.mock import patch
 
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import new_test_user, tagged
 
+from ..lib.addresses import split_plus
 from .common import CrmMailSyncCase
 from .servers import free_port
 
@@ -369,7 +370,11 @@ class TestSending(CrmMailSyncCase):
         composer = self.composer(user=member, crm_mail_account_id=sales.id, subject="From sales")
         _result, received, _envelopes = self.send(composer)
         self.assertEqual(received[0]["From"], f"Sales Team <{sales.email}>")
-        self.assertEqual(received[0]["Reply-To"], f"Sales Team <{sales.email}>")
+        # Written from a contact: answers come back under the contact's signed tag.
+        name, reply_to = parseaddr(str(received[0]["Reply-To"]))
+        self.assertEqual(name, "Sales Team")
+        self.assertEqual(split_plus(reply_to)[0], sales.email)
+        self.assertRegex(split_plus(reply_to)[1], rf"^partner{self.customer.id}-[a-z2-7]{{13}}$")
         archived = self.sent_email("From sales")
         self.assertEqual(archived.sent_by_user_id, member)
         self.assertEqual(archived.sent_account_id, sales)

@@ -15,7 +15,7 @@ from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import clean_context
 
-from ..lib.addresses import address_forms, normalize_address
+from ..lib.addresses import address_forms, is_own_address, normalize_address
 
 # The conversation walk follows one more reply per round, in both directions.
 MAX_ROUNDS = 100
@@ -239,7 +239,7 @@ class CrmMailLeadWizard(models.TransientModel):
             pairs = getaddresses([email.email_to or "", email.email_cc or ""])
             for name, raw in pairs:
                 address = normalize_address(raw)
-                if address and address not in own:
+                if address and not is_own_address(address, own):
                     return name.strip() or address, address
             return "", ""
         return email._sender_name_and_address()

@@ -22,6 +22,7 @@ from odoo.tools import email_normalize, is_html_empty
 from odoo.addons.base.models.ir_mail_server import MailDeliveryException
 
 from ..lib import actions
+from ..lib.addresses import normalize_address
 from ..lib.batch import BatchItem
 
 _logger = logging.getLogger(__name__)
@@ -274,6 +275,19 @@ class MailComposeMessage(models.TransientModel):
             if record
             else None
         )
+        # ... and so are answers to its Reply-To, the mailbox with a signed plus tag.
+        reply_to = (
+            self.env["crm.mail.linking"]
+            .sudo()
+            ._plus_reply_to(
+                sender,
+                record._name,
+                record.id,
+                mailboxes={normalize_address(account.email)},
+            )
+            if record
+            else sender
+        )
         return self.env["ir.mail_server"].build_email(
             email_from=sender,
             email_to=to,
@@ -281,7 +295,7 @@ class MailComposeMessage(models.TransientModel):
             body=self._crm_mail_body(),
             email_cc=cc,
             email_bcc=bcc,
-            reply_to=sender,
+            reply_to=reply_to,
             attachments=self._crm_mail_attachments(),
             message_id=message_id or make_msgid(domain=domain),
             references=self._crm_mail_references(),

@@ -205,3 +205,36 @@ class CrmMailSyncCase(CrmMailUnitCase):
         """An SSL context that trusts the test server's self-signed certificate."""
         context = ssl.create_default_context(cafile=self.dovecot.cert_file)
         return context
+
+
+def admin_mailbox_with(env, prefix, message, live=False):
+    """A personal mailbox of the administrator on the shared Dovecot, holding ``message``
+    (raw) in INBOX, synced; for the browser tours, which log in as admin.
+
+    :param bool live: the mailbox went live a day ago (the message is live mail)
+    :return: the account
+    """
+    dovecot = get_shared_dovecot()
+    login = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    password = uuid.uuid4().hex
+    dovecot.add_user(login, password)
+    admin = env.ref("base.user_admin")
+    account = env["crm.mail.account"].create(
+        {
+            "name": "Admin's mailbox",
+            "account_type": "personal",
+            "user_id": admin.id,
+            "email": admin.email,
+            "host": dovecot.host,
+            "port": dovecot.imap_port,
+            "security": "none",
+            "login": login,
+            "password": password,
+        }
+    )
+    account.action_test_connection()
+    if live:
+        account.live_since = datetime.now() - timedelta(days=1)
+    dovecot.append(login, "INBOX", message)
+    account._sync(deadline=time.monotonic() + 60, commit=False)
+    return account

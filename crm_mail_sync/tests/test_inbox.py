@@ -3,7 +3,6 @@
 counts, bulk actions, saving attachments to records, menus per level, and a real
 browser tour through it."""
 
-import time
 import uuid
 from datetime import datetime, timedelta
 
@@ -11,8 +10,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, new_test_user, tagged
 
 from . import mail_corpus
-from .common import CrmMailSyncCase
-from .servers import get_shared_dovecot
+from .common import CrmMailSyncCase, admin_mailbox_with
 
 
 @tagged("post_install", "-at_install", "crm_mail_sync")
@@ -268,37 +266,18 @@ class TestInboxTour(HttpCase):
     """Headless Chromium through the inbox, as a user does it."""
 
     def test_inbox_tour(self):
-        dovecot = get_shared_dovecot()
-        login = f"tour-{uuid.uuid4().hex[:10]}"
-        password = uuid.uuid4().hex
-        dovecot.add_user(login, password)
         admin = self.env.ref("base.user_admin")
-        account = self.env["crm.mail.account"].create(
-            {
-                "name": "Admin's mailbox",
-                "account_type": "personal",
-                "user_id": admin.id,
-                "email": admin.email,
-                "host": dovecot.host,
-                "port": dovecot.imap_port,
-                "security": "none",
-                "login": login,
-                "password": password,
-            }
-        )
-        account.action_test_connection()
-        account.live_since = datetime.now() - timedelta(days=1)
-        dovecot.append(
-            login,
-            "INBOX",
+        admin_mailbox_with(
+            self.env,
+            "tour",
             mail_corpus.simple_message(
                 subject="Tour question about delivery",
                 sender="Carl Tour <carl.tour@customer.example>",
                 to=admin.email,
                 body="When will my order arrive?",
             ),
+            live=True,
         )
-        account._sync(deadline=time.monotonic() + 60, commit=False)
         dana = self.env["res.partner"].create(
             {"name": "Dana Tour", "email": "dana.tour@example.org"}
         )

@@ -3,16 +3,12 @@
 (one per conversation), from a case (converted and closed), or linked to an existing
 one; only by salespeople, and only with mail they may read."""
 
-import time
-import uuid
-
 from odoo import Command
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, new_test_user, tagged
 
 from . import mail_corpus
-from .common import CrmMailSyncCase
-from .servers import get_shared_dovecot
+from .common import CrmMailSyncCase, admin_mailbox_with
 
 SALES = "sales_team.group_sale_salesman"
 
@@ -396,28 +392,10 @@ class TestLeadConversionTour(HttpCase):
     """Headless Chromium: an opportunity made from an email in the inbox."""
 
     def test_lead_tour(self):
-        dovecot = get_shared_dovecot()
-        login = f"leadtour-{uuid.uuid4().hex[:10]}"
-        password = uuid.uuid4().hex
-        dovecot.add_user(login, password)
         admin = self.env.ref("base.user_admin")
-        account = self.env["crm.mail.account"].create(
-            {
-                "name": "Admin's sales mailbox",
-                "account_type": "personal",
-                "user_id": admin.id,
-                "email": admin.email,
-                "host": dovecot.host,
-                "port": dovecot.imap_port,
-                "security": "none",
-                "login": login,
-                "password": password,
-            }
-        )
-        account.action_test_connection()
-        dovecot.append(
-            login,
-            "INBOX",
+        admin_mailbox_with(
+            self.env,
+            "leadtour",
             mail_corpus.simple_message(
                 subject="Tour request for a quote",
                 sender="Erin Buyer <erin.buyer@prospect.example>",
@@ -425,7 +403,6 @@ class TestLeadConversionTour(HttpCase):
                 body="We would need twelve licences from next month.",
             ),
         )
-        account._sync(deadline=time.monotonic() + 60, commit=False)
         email = self.env["crm.mail.email"].search([("subject", "=", "Tour request for a quote")])
         self.assertEqual(len(email), 1)
 

@@ -3,14 +3,14 @@
     "name": "CRM Mail Sync",
     "summary": "Sync group and personal IMAP/POP3 mailboxes into a de-duplicated "
     "email archive linked to CRM records",
-    "version": "18.0.1.2.0",
+    "version": "18.0.1.4.0",
     "category": "Sales/CRM",
     "author": "CRM Mail Sync contributors",
     "license": "LGPL-3",
     "development_status": "Beta",
     "application": True,
     "installable": True,
-    "depends": ["mail", "crm"],
+    "depends": ["mail", "crm", "resource"],
     "external_dependencies": {"python": ["imapclient"]},
     "data": [
         "security/groups.xml",
@@ -20,6 +20,7 @@
         "data/ir_config_parameter.xml",
         "data/crm_mail_case_data.xml",
         "data/mail_template_data.xml",
+        "data/mail_activity_type_data.xml",
         # Wizards first: views/crm_mail_erasure_views.xml opens the forget-address
         # wizard's action, and views/menus.xml the composer's.
         "wizards/crm_mail_link_wizard_views.xml",
@@ -50,5 +51,7 @@
     },
     "demo": [
         "demo/crm_mail_account_demo.xml",
+        "demo/res_partner_demo.xml",
+        "demo/crm_lead_demo.xml",
     ],
 }

@@ -9,6 +9,7 @@ Mailboxes (password "demo"): support (a group mailbox with INBOX and Sent), sale
 
 import importlib.util
 import os
+import shutil
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,19 +24,28 @@ def _load(name, relative):
     return module
 
 
+# Bumped when the demo mail changes: a mail directory seeded by an older version is
+# seeded again from scratch.
+SEED_VERSION = "2"
+
+
 def seed(dovecot, corpus):
+    """Seed the demo mailboxes once (``corpus.demo_mailboxes``): each message with its
+    received date, so that the corpus is archive mail and a few recent messages are
+    live mail."""
     marker = os.path.join(dovecot.workdir, "seeded")
     if os.path.exists(marker):
-        return
+        with open(marker) as handle:
+            if handle.read().strip() == f"seeded {SEED_VERSION}":
+                return
     for login in ("support", "sales", "marc"):
+        shutil.rmtree(os.path.join(dovecot.workdir, "mail", login), ignore_errors=True)
         dovecot.add_user(login, "demo")
-    dovecot.seed("support", corpus.many_messages(400, seed=1, senders=120))
-    dovecot.seed("support", corpus.many_messages(60, seed=2, senders=40), folder="Sent")
-    dovecot.seed("sales", corpus.many_messages(80, seed=3, senders=50))
-    dovecot.seed("marc", corpus.many_messages(120, seed=4, senders=60), seen=True)
-    dovecot.seed("marc", corpus.many_messages(20, seed=5, senders=10), folder="Sent", seen=True)
+    for login, folder, seen, messages in corpus.demo_mailboxes():
+        for raw, received in messages:
+            dovecot.seed(login, [raw], folder=folder, seen=seen, internal_date=received)
     with open(marker, "w") as handle:
-        handle.write("seeded\n")
+        handle.write(f"seeded {SEED_VERSION}\n")
 
 
 def main(action, workdir):

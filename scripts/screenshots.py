@@ -35,6 +35,33 @@ def main():
         page.click("button[type=submit]")
         page.wait_for_selector(".o_main_navbar")
 
+        def rpc(model, method, *params, **kwargs):
+            response = page.request.post(
+                f"{args.url}/web/dataset/call_kw/{model}/{method}",
+                data={
+                    "jsonrpc": "2.0",
+                    "method": "call",
+                    "params": {"model": model, "method": method, "args": params, "kwargs": kwargs},
+                },
+            )
+            return response.json()["result"]
+
+        def demo_id(name):
+            """The id of the demo record crm_mail_sync.<name>."""
+            rows = rpc(
+                "ir.model.data",
+                "search_read",
+                [("module", "=", "crm_mail_sync"), ("name", "=", name)],
+                ["res_id"],
+            )
+            return rows[0]["res_id"]
+
+        def open_form(action, res_id):
+            # Wide enough for Odoo to put the chatter beside the form.
+            page.set_viewport_size({"width": 1920, "height": 1080})
+            page.goto(f"{args.url}/odoo/action-{action}/{res_id}")
+            page.wait_for_selector(".o_form_view .o-mail-Message")
+
         def shot(name):
             page.wait_for_timeout(1200)  # let notifications and images settle
             page.screenshot(path=os.path.join(OUT, name))
@@ -44,7 +71,9 @@ def main():
         page.wait_for_selector(".o_data_row")
         shot("inbox.png")
 
-        page.click(".o_data_row:nth-child(3) td[name=subject]")
+        # A demo contact's email to sales@: linked to her, her company, her company's
+        # opportunity and the lead it opened.
+        page.click(".o_data_row td[name=subject]:has-text('Scanners for our Lyon depot')")
         page.wait_for_selector(".o_form_view .o_field_widget[name=body_display]")
         shot("email.png")
 
@@ -53,15 +82,34 @@ def main():
         shot("compose.png")
         page.keyboard.press("Escape")
 
-        page.goto(f"{args.url}/odoo/action-crm_mail_sync.crm_mail_account_action")
-        page.wait_for_selector(".o_data_row")
-        page.click(".o_data_row:first-child td[name=name]")
+        support = demo_id("demo_account_support")
+        page.goto(f"{args.url}/odoo/action-crm_mail_sync.crm_mail_account_action/{support}")
         page.wait_for_selector(".o_form_view")
         shot("account.png")
 
+        # The case board: cases of the demo mail in several stages, with customers,
+        # and this week's unanswered one marked overdue.
         page.goto(f"{args.url}/odoo/action-crm_mail_sync.crm_mail_case_action")
         page.wait_for_selector(".o_kanban_record, .o_data_row")
         shot("cases.png")
+
+        # A demo contact's chatter: the email history the first sync linked to it.
+        open_form("contacts.action_contacts", demo_id("demo_partner_hannah_fischer"))
+        shot("contact.png")
+
+        # A lead that an email to sales@ opened, the email in its chatter.
+        leads = rpc(
+            "crm.lead",
+            "search_read",
+            [("name", "=", "Quote for 200 handheld scanners")],
+            ["id"],
+            limit=1,
+        )
+        if leads:
+            open_form("crm.crm_lead_action_pipeline", leads[0]["id"])
+            shot("lead.png")
+        else:
+            print("no lead from sales@ in this demo: lead.png not taken")
         browser.close()
 
 

@@ -142,9 +142,25 @@ class CrmMailAccount(models.Model):
         required=True,
         help="Which users may pick this shared group mailbox as the sender of an email.",
     )
+    conversation_action = fields.Selection(
+        [("none", "Nothing"), ("case", "Case"), ("lead", "Lead / Opportunity")],
+        string="New Conversations",
+        default="none",
+        required=True,
+        help="What the first email of a new conversation arriving in this group mailbox "
+        "opens. Case: a case, which the later emails of the conversation join. "
+        "Lead / Opportunity: a lead or opportunity of the mailbox's sales team, in whose "
+        "chatter the later emails show. Automatic mail and mail we sent never open "
+        "one; robots, mailing lists and this database's own mailboxes open no lead.",
+    )
     create_cases = fields.Boolean(
+        compute="_compute_create_cases",
+        inverse="_inverse_create_cases",
+        store=True,
+        readonly=False,
         help="The first email of each conversation arriving in this group mailbox "
-        "opens a case; later emails of the conversation join it.",
+        "opens a case; later emails of the conversation join it ('New Conversations' "
+        "is 'Case').",
     )
     case_team_id = fields.Many2one(
         "crm.team",
@@ -173,8 +189,9 @@ class CrmMailAccount(models.Model):
         default=True, help="A customer's reply on a closed case reopens it."
     )
     archive_create_cases = fields.Boolean(
-        string="Cases From Archive Mail",
-        help="Also open cases for mail imported in archive mode (no auto-reply).",
+        string="Open From Archive Mail",
+        help="Also open cases or leads (as 'New Conversations' says) for mail imported "
+        "in archive mode (no auto-reply).",
     )
     smtp_server_id = fields.Many2one(
         "ir.mail_server",
@@ -426,6 +443,21 @@ class CrmMailAccount(models.Model):
     def _notify_users(self):
         """The users told about this account's imports: its owner and who asked."""
         return (self.user_id | self.fetch_requested_by_id).filtered(lambda user: not user.share)
+
+    @api.depends("conversation_action")
+    def _compute_create_cases(self):
+        for account in self:
+            account.create_cases = account.conversation_action == "case"
+
+    def _inverse_create_cases(self):
+        # The former checkbox, still written by older code and data: ticked, the
+        # mailbox opens cases; unticked, a case mailbox opens nothing (a lead mailbox
+        # stays one).
+        for account in self:
+            if account.create_cases:
+                account.conversation_action = "case"
+            elif account.conversation_action == "case":
+                account.conversation_action = "none"
 
     @api.depends("protocol", "provider")
     def _compute_save_sent_copy(self):

@@ -39,11 +39,25 @@ class CrmMailAccount(models.Model):
             "from_filter": self.email,
         }
 
-    @api.constrains("is_default_sender", "account_type", "smtp_server_id")
+    @api.constrains("is_default_sender", "account_type", "smtp_server_id", "company_id")
     def _check_default_sender(self):
-        if self.search_count([("is_default_sender", "=", True)]) > 1:
-            raise ValidationError(self.env._("Only one mailbox can be the system default sender."))
-        for account in self.filtered("is_default_sender"):
+        defaults = self.filtered("is_default_sender")
+        if defaults:
+            # sudo: the other companies' mailboxes count, whatever the user sees.
+            counts = self.sudo()._read_group(
+                [("is_default_sender", "=", True), ("company_id", "in", defaults.company_id.ids)],
+                ["company_id"],
+                ["__count"],
+            )
+            for company, count in counts:
+                if count > 1:
+                    raise ValidationError(
+                        self.env._(
+                            "Only one mailbox of %s can be its system default sender.",
+                            company.display_name,
+                        )
+                    )
+        for account in defaults:
             if account.account_type != "group":
                 raise ValidationError(
                     self.env._("Only a group mailbox can be the system default sender.")
@@ -75,13 +89,15 @@ class CrmMailAccount(models.Model):
         return result
 
     def _apply_default_sender(self):
-        """Make Odoo's own mail-server selection send system mail through this account.
+        """Make Odoo's own mail-server selection send the system mail of the account's
+        company through this account.
 
         Odoo sends a message through the server whose from-filter matches its From
-        address; when none does, it sends From the companies' default From address
-        (keeping the author's name), through the server matching that. So the account's
-        server is restricted to the account's address, and that address becomes the
-        default From of every company.
+        address; when none does, it sends From the default From address of the
+        company's alias domain (keeping the author's name), through the server matching
+        that. So the account's server is restricted to the account's address, and that
+        address becomes the default From of the account's company, and of no other
+        (``_get_default_sender_alias_domain``).
         """
         self.ensure_one()
         # sudo: mail servers and alias domains are system settings; only managers can
@@ -90,24 +106,74 @@ class CrmMailAccount(models.Model):
         filters = [part.strip() for part in (server.from_filter or "").split(",") if part.strip()]
         if not filters or not server._match_from_filter(self.email, server.from_filter):
             server.from_filter = ",".join([*filters, self.email])
-        local_part, _at, domain_name = self.email.partition("@")
-        AliasDomain = self.env["mail.alias.domain"].sudo()
-        for company in self.env["res.company"].sudo().search([]):
-            alias_domain = company.alias_domain_id
-            if not alias_domain:
-                alias_domain = AliasDomain.search([("name", "=", domain_name)], limit=1)
-            if not alias_domain:
-                # Answers to notifications come back to this mailbox, which is synced.
-                alias_domain = AliasDomain.create(
-                    {"name": domain_name, "catchall_alias": local_part}
-                )
-            alias_domain.default_from = self.email
+        company = self.company_id.sudo()
+        alias_domain = self._get_default_sender_alias_domain()
+        alias_domain.default_from = self.email
+        if company.alias_domain_id != alias_domain:
             company.alias_domain_id = alias_domain
 
+    def _get_default_sender_alias_domain(self):
+        """Hook: the alias domain whose default From this account becomes: its
+        company's, when no other company shares it; else one of the company's own.
+
+        Two companies on the same mail domain share one ``mail.alias.domain`` (Odoo
+        gives a new company the first one): its default From is theirs both, so the
+        company gets an alias domain of its own, on the mailbox's domain, whose
+        catchall and bounce addresses are the mailbox's (answers and bounces come back
+        to it, and it is synced).
+
+        :raise UserError: when that domain cannot be created (its addresses are taken)
+        """
+        self.ensure_one()
+        company = self.company_id.sudo()
+        AliasDomain = self.env["mail.alias.domain"].sudo()
+        alias_domain = company.alias_domain_id
+        if alias_domain and not (alias_domain.company_ids - company):
+            return alias_domain
+        local_part, _at, domain_name = self.email.partition("@")
+        candidates = AliasDomain.search([("name", "=", domain_name)])
+        own = candidates.filtered(lambda domain: not (domain.company_ids - company))
+        if own:
+            return own[:1]
+        taken = candidates.filtered(
+            lambda domain: local_part in (domain.catchall_alias, domain.bounce_alias)
+        )
+        if taken:
+            raise UserError(
+                self.env._(
+                    "%(company)s shares its email domain %(domain)s with %(others)s, and "
+                    "%(address)s is already the catchall or bounce address of that domain: "
+                    "give %(company)s an email domain of its own (Settings > Technical > "
+                    "Email Domains) before making %(mailbox)s its default sender, so that "
+                    "the other companies keep their settings.",
+                    company=company.display_name,
+                    domain=domain_name,
+                    others=", ".join((taken.company_ids - company).mapped("display_name")),
+                    address=self.email,
+                    mailbox=self.display_name,
+                )
+            )
+        # Answers to notifications and bounces come back to this mailbox, which is synced.
+        return AliasDomain.create(
+            {"name": domain_name, "catchall_alias": local_part, "bounce_alias": local_part}
+        )
+
     def _clear_default_sender(self, address):
-        """Give the default From back to Odoo's 'notifications' alias."""
+        """Give the default From of the account's company back to Odoo's
+        'notifications' alias (the other companies' are not this account's)."""
         # sudo: see _apply_default_sender.
-        domains = self.env["mail.alias.domain"].sudo().search([("default_from", "=", address)])
+        domains = (
+            self.env["mail.alias.domain"]
+            .sudo()
+            .search(
+                [
+                    ("default_from", "=", address),
+                    "|",
+                    ("company_ids", "in", self.company_id.ids),
+                    ("company_ids", "=", False),
+                ]
+            )
+        )
         domains.default_from = "notifications"
 
     def _formatted_address(self):
@@ -132,10 +198,17 @@ class CrmMailAccount(models.Model):
     def _get_sendable_accounts(self, user=None):
         """The active accounts ``user`` (default: the current user) may send from."""
         user = user or self.env.user
+        # The companies selected in the switcher (those of the user, for another user).
+        companies = self.env.companies if user == self.env.user else user.company_ids
         # sudo: the choice of senders is computed over the group mailboxes and the
         # user's own, then filtered by who may send from them.
         accounts = self.sudo().search(
-            expression.OR([[("account_type", "=", "group")], self._owned_by_domain(user)])
+            expression.AND(
+                [
+                    expression.OR([[("account_type", "=", "group")], self._owned_by_domain(user)]),
+                    [("company_id", "in", companies.ids)],
+                ]
+            )
         )
         return accounts.filtered(lambda account: account._can_send(user))
 

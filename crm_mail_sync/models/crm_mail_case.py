@@ -27,6 +27,16 @@ class CrmMailCase(models.Model):
         help="The group mailbox the case came in through; replies leave from it.",
     )
     team_id = fields.Many2one("crm.team", tracking=True, index=True)
+    company_id = fields.Many2one(
+        "res.company",
+        compute="_compute_company_id",
+        store=True,
+        readonly=False,
+        precompute=True,
+        index=True,
+        help="The company of the mailbox the case came in through (else of its team): "
+        "only users working in that company see the case.",
+    )
     user_id = fields.Many2one("res.users", string="Assigned To", tracking=True, index=True)
     stage_id = fields.Many2one(
         "crm.mail.case.stage",
@@ -53,6 +63,16 @@ class CrmMailCase(models.Model):
         tracking=True,
         help="The lead or opportunity this case was converted to; its emails are linked to it too.",
     )
+
+    @api.depends("account_id", "team_id")
+    def _compute_company_id(self):
+        for case in self:
+            case.company_id = (
+                case.account_id.company_id
+                or case.team_id.company_id
+                or case.company_id
+                or self.env.company
+            )
 
     @api.depends("email_ids")
     def _compute_email_count(self):
@@ -149,17 +169,7 @@ class CrmMailCase(models.Model):
         the team leader too when they are such a member.
         """
         self.ensure_one()
-        team = self.team_id
-        opted_out = team.crm_team_member_ids.filtered("assignment_optout").user_id
-        members = (team.member_ids | team.user_id) - opted_out
-        members = members.filtered(
-            lambda user: (
-                user.active
-                and not user.share
-                and user.has_group("crm_mail_sync.group_crm_mail_user")
-            )
-        )
-        return sorted(members.ids)
+        return self._crm_mail_team_candidates(self.team_id, "crm_mail_sync.group_crm_mail_user")
 
     def _assign_case_user(self):
         """Hook: pick and set each case's assignee following its mailbox's distribution.
@@ -197,24 +207,12 @@ class CrmMailCase(models.Model):
         restarts. Strategies read it through ``turn.last`` rather than directly.
         """
         self.ensure_one()
-        account = self.account_id
-        account.ensure_one()
-        account.flush_recordset(["last_assigned_user_id"])
-        self.env.cr.execute(
-            "SELECT last_assigned_user_id FROM crm_mail_account WHERE id = %s FOR NO KEY UPDATE",
-            (account.id,),
-        )
-        return self.env.cr.fetchone()[0]
+        return self._crm_mail_assignment_turn(self.account_id)
 
     def _record_turn(self, user):
         """Record ``user`` as the mailbox's last turn; call after ``_assignment_turn``."""
         self.ensure_one()
-        account = self.account_id
-        self.env.cr.execute(
-            "UPDATE crm_mail_account SET last_assigned_user_id = %s WHERE id = %s",
-            (user.id, account.id),
-        )
-        account.invalidate_recordset(["last_assigned_user_id"])
+        self._crm_mail_record_turn(self.account_id, user)
 
     def _assign_direct(self, candidates, turn):
         """Strategy: always the mailbox's chosen user, eligible or not; no turn.

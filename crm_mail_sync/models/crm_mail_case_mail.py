@@ -11,12 +11,11 @@ from datetime import timedelta
 
 from odoo import api, fields, models
 
-from ..lib.addresses import address_forms, is_own_address
-
 
 class CrmMailCase(models.Model):
     _name = "crm.mail.case"
-    _inherit = ["crm.mail.case", "crm.mail.linked.mixin"]
+    _inherit = ["crm.mail.case", "crm.mail.linked.mixin", "crm.mail.conversation.mixin"]
+    _crm_mail_conversation_action = "case"
 
     # ------------------------------------------------------------------
     # The cases step of the import chain
@@ -48,18 +47,13 @@ class CrmMailCase(models.Model):
             # Most batches: no case mailbox, no reply to a case. Nothing to do, and
             # nothing to ask of each email.
             return Link
-        groups = self._thread_groups(emails, linked)
         # A conversation of the batch with no case yet opens one at its first email
         # that may open a case; the ones before it (our own mail, robots) stay out.
-        starts = {}
-        for root, group in groups.items():
-            if root not in linked:
-                start = next((email for email in group if self._should_create_case(email)), None)
-                if start:
-                    starts[root] = start
         # Opened (and assigned: round robin, least busy) in the order their first emails
         # arrived, as if the batch's messages had come one at a time.
-        starts = dict(sorted(starts.items(), key=lambda start: start[1].id))
+        groups, starts = self._crm_mail_conversation_starts(
+            emails, linked, self._should_create_case
+        )
         Linking = self.env["crm.mail.linking"]
         authors = Linking._get_author_partners(list(starts.values()))
         new_cases = Case.create(
@@ -95,40 +89,9 @@ class CrmMailCase(models.Model):
         return links
 
     @api.model
-    def _thread_groups(self, emails, linked):
-        """Group a batch of emails by conversation, in thread order (oldest first).
-
-        :param dict linked: email id -> the case it is linked to already; such an
-            email heads a group of its own
-        :return: dict ``{id of the group's first email: emails of the group}``
-        """
-        ordered = emails.sorted(lambda email: (email.date or fields.Datetime.now(), email.id))
-        root_of, earlier = {}, {}
-        groups = defaultdict(lambda: emails.browse())
-        for email in ordered:
-            parent = None if email.id in linked else self._batch_parent(email, earlier)
-            root_of[email.id] = root_of[parent.id] if parent else email.id
-            earlier.setdefault(email.message_id, email)
-            groups[root_of[email.id]] |= email
-        return groups
-
-    @api.model
-    def _batch_parent(self, email, earlier):
-        """The email of ``earlier`` (Message-ID -> email, same batch) that ``email``
-        answers, when its sender took part in it."""
-        sender = set(address_forms(email.from_address)) if email.from_address else set()
-        for ref in email._thread_references():
-            parent = earlier.get(ref)
-            if parent and sender & parent._addresses():
-                return parent
-        return None
-
-    @api.model
     def _case_accounts(self, emails):
         """The mailboxes of ``emails`` that turn mail into cases (see ``_case_account``)."""
-        return emails.account_ids.filtered(
-            lambda account: account.account_type == "group" and account.create_cases
-        )
+        return self._crm_mail_conversation_accounts(emails)
 
     @api.model
     def _case_account(self, email):
@@ -137,14 +100,9 @@ class CrmMailCase(models.Model):
 
     @api.model
     def _should_create_case(self, email):
-        """Hook: whether ``email``, in no case yet, starts a new one."""
-        account = self._case_account(email)
-        return bool(
-            account
-            and email.direction == "incoming"
-            and not email.is_auto_submitted
-            and (email.import_mode == "live" or account.archive_create_cases)
-        )
+        """Hook: whether ``email``, in no case yet, starts a new one (the rule of every
+        mailbox action, ``_crm_mail_may_open``)."""
+        return self._crm_mail_may_open(email, self._case_account(email))
 
     @api.model
     def _prepare_case_values(self, email, author=None):
@@ -185,8 +143,7 @@ class CrmMailCase(models.Model):
             return False
         if email.no_auto_reply_reason or not email.from_address:
             return False
-        own_addresses, _domains = self.env["crm.mail.gateway"]._internal_addresses()
-        if is_own_address(email.from_address, own_addresses):
+        if self._crm_mail_from_own_address(email):
             return False
         since = fields.Datetime.now() - timedelta(hours=account.auto_reply_period_hours or 24)
         sent = (

@@ -32,6 +32,15 @@ class CrmMailEmail(models.Model):
         "both the Message-ID and this fingerprint match, so a reused Message-ID "
         "never merges into somebody else's email.",
     )
+    company_id = fields.Many2one(
+        "res.company",
+        required=True,
+        readonly=True,
+        default=lambda self: self.env.company,
+        help="The company of the mailbox that stored this email. A message held by "
+        "mailboxes of two companies is stored once per company, so that each "
+        "company's users see their own copy only.",
+    )
     subject = fields.Char(readonly=True)
     email_from = fields.Char(string="From", readonly=True)
     from_address = fields.Char(
@@ -252,7 +261,9 @@ class CrmMailEmail(models.Model):
     _sql_constraints = [
         (
             "message_fingerprint_unique",
-            "UNIQUE(message_id, fingerprint)",
+            # The company last: the import looks emails up by Message-ID (the first
+            # column), and a single-company database keeps one row per message.
+            "UNIQUE(message_id, fingerprint, company_id)",
             "This email is already stored.",
         ),
     ]

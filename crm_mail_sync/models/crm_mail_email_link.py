@@ -27,6 +27,7 @@ class CrmMailEmailLink(models.Model):
             ("manual", "Linked by hand"),
             ("composed", "Written from this record"),
             ("converted", "Converted to this record"),
+            ("created", "Opened this record"),
         ],
         required=True,
         readonly=True,
@@ -191,7 +192,14 @@ class CrmMailEmailLink(models.Model):
         readers = set()
         Email = self.env["crm.mail.email"]
         for user, email_ids in emails_of_user.items():
-            readable = Email.browse(email_ids).with_user(user)._filtered_access("read")
+            # In any of the user's companies: the sync's own company selection (a
+            # "Fetch now" from the web client) is not the follower's.
+            readable = (
+                Email.browse(email_ids)
+                .with_user(user)
+                .with_context(allowed_company_ids=user.company_ids.ids)
+                ._filtered_access("read")
+            )
             readers.update((user.partner_id, email) for email in readable)
         return readers
 

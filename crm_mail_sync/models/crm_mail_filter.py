@@ -25,6 +25,16 @@ class CrmMailFilter(models.Model):
     scope_order = fields.Integer(compute="_compute_scope_order", store=True)
     sequence = fields.Integer(default=10, help="Order within the scope.")
     account_id = fields.Many2one("crm.mail.account", ondelete="cascade", index=True)
+    company_id = fields.Many2one(
+        "res.company",
+        compute="_compute_company_id",
+        store=True,
+        readonly=False,
+        precompute=True,
+        index=True,
+        help="Empty: the filter applies to the mailboxes of every company. A filter of "
+        "a mailbox takes the mailbox's company.",
+    )
     user_id = fields.Many2one(
         "res.users", ondelete="cascade", index=True, default=lambda self: self.env.user
     )
@@ -74,6 +84,11 @@ class CrmMailFilter(models.Model):
                 continue
             rule.preview_count = len(rule._test_matches())
 
+    @api.depends("account_id")
+    def _compute_company_id(self):
+        for rule in self:
+            rule.company_id = rule.account_id.company_id or rule.company_id
+
     @api.depends("scope")
     def _compute_scope_order(self):
         for rule in self:
@@ -82,6 +97,7 @@ class CrmMailFilter(models.Model):
     @api.constrains(
         "scope",
         "account_id",
+        "company_id",
         "user_id",
         "action",
         "folder_id",
@@ -98,6 +114,16 @@ class CrmMailFilter(models.Model):
                 raise ValidationError(self.env._("Fill in at least one condition."))
             if rule.scope == "account" and not rule.account_id:
                 raise ValidationError(self.env._("An account filter needs its account."))
+            if rule.account_id and rule.company_id != rule.account_id.company_id:
+                raise ValidationError(
+                    self.env._(
+                        "The filter %(filter)s of %(mailbox)s belongs to its mailbox's "
+                        "company, %(company)s.",
+                        filter=rule.name,
+                        mailbox=rule.account_id.display_name,
+                        company=rule.account_id.company_id.display_name,
+                    )
+                )
             if rule.scope == "user" and not rule.user_id:
                 raise ValidationError(self.env._("A user filter needs its user."))
             if rule.action == "move" and not rule.folder_id:
@@ -117,6 +143,7 @@ class CrmMailFilter(models.Model):
     def _rules_for(self, account):
         """The filters a message of ``account`` meets, in the order they apply."""
         domain = [
+            ("company_id", "in", [False, account.company_id.id]),
             "|",
             "|",
             ("scope", "=", "global"),

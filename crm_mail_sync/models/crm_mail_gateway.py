@@ -7,7 +7,8 @@ batch (``lib.batch.ImportBatch``) and returning it, each overridable by ``_inher
 
     _prepare:  _parse -> _forget -> _filter -> _skip_known
     (the sync run may reserve the new messages here: it alone commits)
-    _import:   _store -> _link -> _open_cases -> _notify, then _put_aside
+    _import:   _store -> _link -> _open_cases -> _open_leads -> _start_reply_clocks
+               -> _notify, then _put_aside
 
 Nothing here commits: the caller's transaction (a sync run, "Fetch now", a retry
 from the quarantine) owns it.
@@ -135,9 +136,10 @@ class CrmMailGateway(models.AbstractModel):
 
     @api.model
     def _process(self, batch):
-        """Store the pending messages, then link them, open cases, notify followers.
+        """Store the pending messages, then link them, open cases and leads, notify
+        followers.
 
-        Linking and cases take the new emails generation by generation
+        Linking, cases and leads take the new emails generation by generation
         (``_thread_generations``): an email answering another of the batch is linked
         once that one is, so the batch ends as if its messages had arrived one at a
         time (a reply follows its parent's records and case).
@@ -148,8 +150,10 @@ class CrmMailGateway(models.AbstractModel):
             batch.new_emails = generation
             batch = self._link(batch)
             batch = self._open_cases(batch)
+            batch = self._open_leads(batch)
             links |= batch.links
         batch.new_emails, batch.links = new_emails, links
+        batch = self._start_reply_clocks(batch)
         return self._notify(batch)
 
     @api.model
@@ -361,25 +365,39 @@ class CrmMailGateway(models.AbstractModel):
         return batch
 
     @api.model
-    def _find_existing(self, items, folder=None):
+    def _find_existing(self, items, folder=None, company=None):
         """Map (key, fingerprint) to the ids of emails already stored, in one query.
 
         Two messages are the same email when both their Message-ID and fingerprint
-        match. One exception: the copy of mail sent from Odoo that the provider filed in
-        the mailbox's Sent folder is the email sent, even when the provider rewrote
-        some of it (only that mailbox's Sent folder holds such a copy).
+        match, within one company: mailboxes of two companies holding the same message
+        store it once each, so that each company's users see their own copy only. One
+        exception: the copy of mail sent from Odoo that the provider filed in the
+        mailbox's Sent folder is the email sent, even when the provider rewrote some of
+        it (only that mailbox's Sent folder holds such a copy).
+
+        :param company: the company whose emails count (default: the folder's
+            mailbox's)
         """
         # Read before the query below: an ORM read in between would run a query of its
         # own on the cursor and replace the rows about to be fetched.
         account_id = folder.account_id.id if folder and folder.is_sent else None
-        self.env["crm.mail.email"].flush_model(["message_id", "fingerprint", "sent_account_id"])
+        if company is None and folder:
+            company = folder.account_id.company_id
+        company_id = company.id if company else None
+        self.env["crm.mail.email"].flush_model(
+            ["message_id", "fingerprint", "sent_account_id", "company_id"]
+        )
+        # The same query as in a single-company database (the Message-ID index); the
+        # company is told apart on the few rows it returns.
         self.env.cr.execute(
-            """SELECT message_id, fingerprint, id, sent_account_id
+            """SELECT message_id, fingerprint, id, sent_account_id, company_id
                  FROM crm_mail_email WHERE message_id = ANY(%s)""",
             ([item.key for item in items],),
         )
         found, sent_here = {}, {}
-        for key, fp, email_id, sent_account_id in self.env.cr.fetchall():
+        for key, fp, email_id, sent_account_id, email_company_id in self.env.cr.fetchall():
+            if company_id and email_company_id != company_id:
+                continue
             found[(key, fp)] = email_id
             if account_id and sent_account_id == account_id:
                 sent_here[key] = email_id
@@ -413,6 +431,9 @@ class CrmMailGateway(models.AbstractModel):
         return {
             "message_id": item.key,
             "fingerprint": item.fingerprint,
+            # The mailbox's company, not the user's running the sync (the scheduled
+            # action runs as superuser over every company's mailboxes).
+            "company_id": account.company_id.id,
             "subject": _clean(parsed.subject),
             "email_from": _clean(parsed.email_from),
             "from_address": _clean(parsed.from_address),
@@ -440,7 +461,12 @@ class CrmMailGateway(models.AbstractModel):
             "is_marked_read": outcome.mark_read,
             "inbox_folder_id": outcome.folder_id or False,
             "attachment_ids": [
-                Command.create(self._prepare_attachment_values(attachment))
+                Command.create(
+                    {
+                        **self._prepare_attachment_values(attachment),
+                        "company_id": account.company_id.id,
+                    }
+                )
                 for attachment in parsed.attachments
                 if not attachment.truncated
             ],
@@ -540,6 +566,26 @@ class CrmMailGateway(models.AbstractModel):
         return batch
 
     @api.model
+    def _open_leads(self, batch):
+        """Open a lead or opportunity for a conversation's first email in a lead
+        mailbox (its later emails joined it when linked)."""
+        linkable = batch.new_emails.filtered(lambda email: not email.no_link)
+        batch.links |= self.env["crm.lead"]._crm_mail_process_emails(linkable)
+        return batch
+
+    @api.model
+    def _start_reply_clocks(self, batch):
+        """Reply-time alerts: new live customer mail in a case or lead of a mailbox with
+        the alert on starts its clock; new outgoing mail stops the clocks of the mail
+        it answers. A mailbox without the alert pays one look at a small index for a
+        batch with outgoing mail, nothing otherwise."""
+        account = batch.folder.account_id
+        if account.reply_alert and account.account_type == "group":
+            batch.new_emails._start_reply_clocks(account)
+        batch.new_emails._stop_reply_clocks()
+        return batch
+
+    @api.model
     def _notify(self, batch):
         """Tell the followers, once for the whole batch: a follower of several of an
         email's records (a contact, its lead, its case) hears of it once."""
@@ -634,7 +680,7 @@ class CrmMailGateway(models.AbstractModel):
         cap = max(account.max_attachment_size, 0) * 1024 * 1024
         self._parse_item(item, cap)
         self._exclude_domains(account, [item])
-        existing = self._find_existing([item], sent_folder)
+        existing = self._find_existing([item], sent_folder, company=account.company_id)
         if existing:
             return self.env["crm.mail.email"].browse(next(iter(existing.values())))
         vals = self._prepare_email_values(folder, item)

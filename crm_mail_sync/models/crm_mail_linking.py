@@ -85,6 +85,40 @@ class CrmMailLinking(models.AbstractModel):
         self._find_plus_address_targets(emails, targets)
         self._find_reference_targets(emails, targets)
         self._find_address_targets(emails, targets)
+        self._drop_other_company_targets(emails, targets)
+        return targets
+
+    @api.model
+    def _drop_other_company_targets(self, emails, targets):
+        """An email is linked only to records of its own company, or of none: a reply
+        that reaches another company's mailbox does not join the first company's
+        lead or case (whose users could not read it), and mail of one company does not
+        land in the chatter of another's contacts.
+
+        One query for the batch in a single-company database, one per linked model
+        otherwise."""
+        if not targets:
+            return targets
+        # sudo: which companies exist, whoever runs the sync.
+        if self.env["res.company"].sudo().search_count([], limit=2) < 2:
+            return targets
+        company_of = {email.id: email.company_id.id for email in emails}
+        ids_by_model = defaultdict(set)
+        for found in targets.values():
+            for model, res_id in found:
+                if "company_id" in self.env[model]._fields:
+                    ids_by_model[model].add(res_id)
+        record_company = {}
+        for model, ids in ids_by_model.items():
+            # sudo: the companies of the records found, whatever the user may read.
+            records = self.env[model].sudo().with_context(active_test=False).browse(ids)
+            for record in records.exists():
+                record_company[(model, record.id)] = record.company_id.id
+        for email_id, found in targets.items():
+            for target in list(found):
+                company_id = record_company.get(target)
+                if company_id and company_id != company_of.get(email_id):
+                    del found[target]
         return targets
 
     @api.model

@@ -33,6 +33,7 @@ KINDS = {
     "team_email": "in a group mailbox of one of the user's teams",
     "other_team_email": "in a group mailbox of another team",
     "other_user_private": "private, in another user's mailbox",
+    "other_company": "in a mailbox of a company not selected, even addressed to the user",
 }
 
 # The levels that read each kind of email: its subject, body, recipients and files.
@@ -44,6 +45,8 @@ READERS = {
     "team_email": {"team", "all", "case_manager", "admin"},
     "other_team_email": {"all", "case_manager", "admin"},
     "other_user_private": {"admin"},
+    # Several companies: the company switcher comes before every level.
+    "other_company": set(),
 }
 
 # Where the rule holds: each route is exercised by tests/test_content_access.py.

@@ -18,7 +18,8 @@ import unicodedata
 import uuid
 from datetime import datetime, timedelta, timezone
 from email.header import Header
-from email.utils import format_datetime, formataddr
+from email.parser import BytesHeaderParser
+from email.utils import format_datetime, formataddr, parsedate_to_datetime
 
 FIRST_NAMES = (
     "Anna Marek Zofia Jean Claire Pavel Lucie Tomasz Sophie Karel Eva Louis Jana "
@@ -94,12 +95,18 @@ def _person(rng, domains):
     return f"{first} {last}", f"{first}.{last}@{domain}".lower().encode("ascii", "ignore").decode()
 
 
-def many_messages(count, seed=0, senders=200, domains=40, size=None):
+def many_messages(
+    count, seed=0, senders=200, domains=40, size=None, known_senders=(), known_share=0.3
+):
     """Return ``count`` varied, deterministic messages with unique Message-IDs.
 
     A mix of plain text, multipart/alternative HTML and small attachments, from
     ``senders`` distinct senders over ``domains`` domains. ``size`` pads every body
     to about that many bytes (for tests that need equal sizes).
+
+    ``known_senders``: (name, address) pairs, such as the demo's contacts
+    (``DEMO_CONTACTS``); about ``known_share`` of the messages then come from them.
+    Without it the messages are the same as ever (tests and benchmarks rely on it).
     """
     rng = random.Random(seed)
     domain_names = [f"company{i}.example" for i in range(domains)]
@@ -111,7 +118,10 @@ def many_messages(count, seed=0, senders=200, domains=40, size=None):
     start = datetime(2024, 1, 1, tzinfo=timezone.utc)
     messages = []
     for index in range(count):
-        name, addr = people[rng.randrange(len(people))]
+        if known_senders and rng.random() < known_share:
+            name, addr = known_senders[rng.randrange(len(known_senders))]
+        else:
+            name, addr = people[rng.randrange(len(people))]
         date = start + timedelta(minutes=7 * index + rng.randrange(5))
         subject = rng.choice(SUBJECTS).format(n=rng.randrange(1000, 9999))
         text = " ".join(rng.choice(WORDS) for _ in range(rng.randrange(30, 300)))
@@ -1032,3 +1042,161 @@ def _corpus_cpython(rng, count, seed):
         yield _with_message_id(
             raw, f"<cpython.{seed}.{index}.{stem}.{rng.randrange(1 << 32):08x}@corpus.example>"
         )
+
+
+# ---------------------------------------------------------------------------
+# The demo: scripts/demo_mailserver.py seeds these mailboxes, crm_mail_sync/demo/
+# holds the contacts and opportunities they speak of, tests/test_demo.py checks
+# that both agree.
+# ---------------------------------------------------------------------------
+
+# The people of the demo's contacts (demo/res_partner_demo.xml): about a third of
+# the demo mail comes from them, so their chatter, their company's and their open
+# opportunities' hold history after the first sync. The other senders are strangers.
+DEMO_CONTACTS = (
+    ("Hannah Fischer", "hannah.fischer@brightline-logistics.example"),
+    ("Tomas Ortega", "tomas.ortega@brightline-logistics.example"),
+    ("Priya Raman", "priya.raman@brightline-logistics.example"),
+    ("Lars Eriksen", "lars.eriksen@nordhavn-foods.example"),
+    ("Ingrid Holm", "ingrid.holm@nordhavn-foods.example"),
+    ("Camille Moreau", "camille.moreau@atelier-moreau.example"),
+    ("Julien Garnier", "julien.garnier@atelier-moreau.example"),
+    ("Olivia Grant", "olivia.grant@kestrel-engineering.example"),
+    ("Samuel Osei", "samuel.osei@kestrel-engineering.example"),
+    ("Mei Lin", "mei.lin@kestrel-engineering.example"),
+    ("Petra Horáková", "petra.horakova@vltava-print.example"),
+    ("Jiří Beneš", "jiri.benes@vltava-print.example"),
+    ("Daniel Weber", "daniel.weber@weber-consulting.example"),
+)
+DEMO_SUPPORT = "Support <support@crm-mail-sync.test>"
+DEMO_SALES = "Sales <sales@crm-mail-sync.test>"
+
+
+def _demo_contact(address):
+    return next(person for person in DEMO_CONTACTS if person[1] == address)
+
+
+def _received(raw):
+    """The moment a corpus message was received: its Date header."""
+    return parsedate_to_datetime(BytesHeaderParser().parsebytes(raw)["Date"])
+
+
+def _recent(sender, to, subject, body, date, message_id, extra=()):
+    message = simple_message(
+        message_id=message_id,
+        subject=subject,
+        sender=formataddr(sender),
+        to=to,
+        body=body,
+        date=date,
+        extra_headers=extra,
+    )
+    return message, date
+
+
+def demo_mailboxes(now=None):
+    """The demo mail server's content: ``[(login, folder, seen, [(raw, received)])]``.
+
+    The corpus mail is from early 2024 and was received then: archive mail for a
+    mailbox that goes live now. A few messages were received days before ``now``:
+    live mail for a mailbox whose live window is a week (the demo's support@ and
+    sales@): at support@ an unanswered customer email four days old (overdue for the
+    reply alert), one answered from the Sent folder, one from a stranger minutes
+    ago; at sales@ three requests for quotes, two of them from strangers.
+    """
+    now = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+
+    def ago(**delta):
+        return now - timedelta(**delta)
+
+    def corpus_mail(messages):
+        return [(raw, _received(raw)) for raw in messages]
+
+    ingrid = _demo_contact("ingrid.holm@nordhavn-foods.example")
+    samuel = _demo_contact("samuel.osei@kestrel-engineering.example")
+    priya = _demo_contact("priya.raman@brightline-logistics.example")
+    answered_id = "<demo-portal-login@kestrel-engineering.example>"
+    support_recent = [
+        _recent(
+            ingrid,
+            DEMO_SUPPORT,
+            "Pallet labels missing on today's delivery",
+            "Hello,\r\n\r\nthe 12 pallets delivered this morning have no labels, so our "
+            "warehouse cannot book them in. Could you send the labels again today?\r\n\r\n"
+            "Ingrid Holm\r\nNordhavn Foods",
+            ago(days=4),
+            "<demo-pallet-labels@nordhavn-foods.example>",
+        ),
+        _recent(
+            samuel,
+            DEMO_SUPPORT,
+            "Cannot open the maintenance report",
+            "Hi,\r\n\r\nthe link to last month's maintenance report gives an error. "
+            "Can you check?\r\n\r\nSamuel",
+            ago(days=5),
+            answered_id,
+        ),
+        _recent(
+            ("Nadia Haddad", "nadia.haddad@orchid-dental.example"),
+            DEMO_SUPPORT,
+            "Where is my order 4471?",
+            "Good morning,\r\n\r\nI ordered two scanners last week and have heard nothing "
+            "since. When will they ship?\r\n\r\nNadia Haddad",
+            ago(minutes=20),
+            "<demo-order-4471@orchid-dental.example>",
+        ),
+    ]
+    support_sent = [
+        _recent(
+            ("Support", "support@crm-mail-sync.test"),
+            formataddr(samuel),
+            "Re: Cannot open the maintenance report",
+            "Hello Samuel,\r\n\r\nthe link is fixed: you can open the report again.\r\n\r\n"
+            "> the link to last month's maintenance report gives an error.\r\n\r\nSupport",
+            ago(days=5) + timedelta(hours=2),
+            "<demo-portal-login-answer@crm-mail-sync.test>",
+            extra=(f"In-Reply-To: {answered_id}", f"References: {answered_id}"),
+        )
+    ]
+    sales_recent = [
+        _recent(
+            ("Rosa Delgado", "rosa.delgado@solara-retail.example"),
+            DEMO_SALES,
+            "Quote for 200 handheld scanners",
+            "Hello,\r\n\r\nwe are opening six stores next spring and need 200 handheld "
+            "scanners with a three-year warranty. Could you send us a quote?\r\n\r\n"
+            "Rosa Delgado\r\nSolara Retail",
+            ago(days=2),
+            "<demo-quote-scanners@solara-retail.example>",
+        ),
+        _recent(
+            ("Felix Braun", "felix.braun@braun-moebel.example"),
+            DEMO_SALES,
+            "Volume pricing for label printers",
+            "Hi,\r\n\r\nwhat would 15 label printers cost, with installation?\r\n\r\n"
+            "Felix Braun\r\nBraun Möbel",
+            ago(days=1),
+            "<demo-label-printers@braun-moebel.example>",
+        ),
+        _recent(
+            priya,
+            DEMO_SALES,
+            "Scanners for our Lyon depot",
+            "Hello,\r\n\r\nour Lyon depot opens in March: we would need 25 more scanners "
+            "like the Paris ones. Can you make us an offer?\r\n\r\nPriya Raman\r\n"
+            "Brightline Logistics",
+            ago(hours=3),
+            "<demo-lyon-depot@brightline-logistics.example>",
+        ),
+    ]
+    known = {"known_senders": DEMO_CONTACTS}
+    return [
+        ("support", "INBOX", False, corpus_mail(many_messages(400, 1, 120, **known))),
+        ("support", "INBOX", False, support_recent),
+        ("support", "Sent", False, corpus_mail(many_messages(60, seed=2, senders=40))),
+        ("support", "Sent", True, support_sent),
+        ("sales", "INBOX", False, corpus_mail(many_messages(80, 3, 50, **known))),
+        ("sales", "INBOX", False, sales_recent),
+        ("marc", "INBOX", True, corpus_mail(many_messages(120, 4, 60, **known))),
+        ("marc", "Sent", True, corpus_mail(many_messages(20, seed=5, senders=10))),
+    ]

@@ -27,12 +27,21 @@ TEAM_SECRET = "zebracornteam"
 PRIVATE_SECRET = "okapiprivate"
 TEAM_FILE = "zebracorn-contract.pdf"
 PRIVATE_FILE = "okapi-payslip.pdf"
+OTHER_COMPANY_SECRET = "quokkaothercompany"
+OTHER_COMPANY_FILE = "quokka-invoice.pdf"
+SECRETS = (
+    ("team", TEAM_SECRET),
+    ("private", PRIVATE_SECRET),
+    ("other_company", OTHER_COMPANY_SECRET),
+)
 
 # Who reads which email, and who opens which record (the case: its assignee's level
 # aside, the members of its team and the users addressed by its emails).
 READERS = {
     "team": {"own_addr", "team", "all", "admin"},
     "private": {"owner", "admin"},
+    # The company axis: mail of a company none of the users works in.
+    "other_company": set(),
 }
 CASE_OPENERS = {"own_addr", "team", "all", "admin"}
 USERS = ("none", "own", "own_addr", "team", "other_team", "all", "owner", "admin")
@@ -171,10 +180,33 @@ class TestContentAccess(HttpCase):
             ),
         )
         CrmMailSyncCase.sync(private)
+        # A group mailbox of another company, Carla writing to it too (the contact and
+        # her company belong to no company: the email is linked to them).
+        other_company = env["res.company"].create({"name": "Other Company"})
+        login, password = CrmMailSyncCase.new_mailbox.__func__(cls, "elsewhere")
+        elsewhere = env["crm.mail.account"].create(
+            CrmMailSyncCase.account_values.__func__(
+                cls, login, password, name="Elsewhere", company_id=other_company.id
+            )
+        )
+        elsewhere.action_test_connection()
+        cls.dovecot.append(
+            login,
+            "INBOX",
+            _raw(
+                "Invoice of the other company",
+                "Carla <carla@customer.example>",
+                cls.users["own_addr"].email,
+                f"The other company's invoice. {OTHER_COMPANY_SECRET}",
+                OTHER_COMPANY_FILE,
+            ),
+        )
+        CrmMailSyncCase.sync(elsewhere)
         Email = env["crm.mail.email"]
         cls.emails = {
             "team": Email.search([("subject", "=", "Quote for the blue widgets")]),
             "private": Email.search([("subject", "=", "Salary negotiation")]),
+            "other_company": Email.search([("subject", "=", "Invoice of the other company")]),
         }
         cls.case = cls.emails["team"].case_id
         assert cls.case and cls.emails["private"].is_private
@@ -182,6 +214,19 @@ class TestContentAccess(HttpCase):
         env["crm.mail.linking"]._create_links(
             cls.emails["private"],
             {cls.emails["private"].id: {("crm.mail.case", cls.case.id): "manual"}},
+            notify=False,
+        )
+        # The lead and the case are of the first company: the sync links no other
+        # company's mail to them; linked by hand here, their readers still see none of it.
+        other = cls.emails["other_company"]
+        env["crm.mail.linking"]._create_links(
+            other,
+            {
+                other.id: {
+                    ("crm.lead", cls.lead.id): "manual",
+                    ("crm.mail.case", cls.case.id): "manual",
+                }
+            },
             notify=False,
         )
         cls.records = {
@@ -210,6 +255,7 @@ class TestContentAccess(HttpCase):
         for kind, secret, filename in (
             ("team", TEAM_SECRET, TEAM_FILE),
             ("private", PRIVATE_SECRET, PRIVATE_FILE),
+            ("other_company", OTHER_COMPANY_SECRET, OTHER_COMPANY_FILE),
         ):
             readable = user in READERS[kind]
             subject = self.emails[kind].subject
@@ -258,7 +304,7 @@ class TestContentAccess(HttpCase):
                 if not self.can_open(user, name):
                     continue
                 Model = record.with_user(self.users[user]).browse()
-                for secret in (TEAM_SECRET, PRIVATE_SECRET):
+                for secret in (TEAM_SECRET, PRIVATE_SECRET, OTHER_COMPANY_SECRET):
                     for path in ("message_ids.body", "message_ids.subject"):
                         found = Model.search([(path, "ilike", secret), ("id", "=", record.id)])
                         self.assertFalse(found, path)
@@ -268,7 +314,7 @@ class TestContentAccess(HttpCase):
         # The archive answers the same search by its rules.
         for user in USERS:
             Email = self.env["crm.mail.email"].with_user(self.users[user])
-            for kind, secret in (("team", TEAM_SECRET), ("private", PRIVATE_SECRET)):
+            for kind, secret in SECRETS:
                 if user == "none":
                     with self.assertRaises(AccessError):
                         Email.search([("body_text", "ilike", secret)])
@@ -292,6 +338,7 @@ class TestContentAccess(HttpCase):
                 entries = (
                     CrmMailSyncCase.chatter_entries(record, self.emails["team"])
                     | CrmMailSyncCase.chatter_entries(record, self.emails["private"])
+                    | CrmMailSyncCase.chatter_entries(record, self.emails["other_company"])
                 ).with_user(self.users[user])
                 try:
                     rows = entries.export_data(paths)["datas"]
@@ -382,7 +429,7 @@ class TestContentAccess(HttpCase):
             self.login(user)
             for name, record in self.records.items():
                 with self.subTest(user=user, record=name):
-                    for kind, secret in (("team", TEAM_SECRET), ("private", PRIVATE_SECRET)):
+                    for kind, secret in SECRETS:
                         text = self.thread_messages(record, search_term=secret)
                         self.assert_shows(text, user, "chatter search")
                         result = json.loads(text).get("result") or {}

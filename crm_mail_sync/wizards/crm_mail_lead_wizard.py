@@ -9,7 +9,7 @@ participants) and the emails of their cases.
 """
 
 from collections import defaultdict
-from email.utils import formataddr, getaddresses
+from email.utils import getaddresses
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
@@ -193,13 +193,10 @@ class CrmMailLeadWizard(models.TransientModel):
             "name": (case.subject if case else email.subject) or self.env._("(no subject)"),
             "type": self._lead_type(),
             "user_id": self._lead_user(case).id,
-            "partner_id": partner.id,
+            **self.env["crm.lead"]._crm_mail_customer_values(partner, name, address),
         }
         if team:
             values["team_id"] = team.id
-        if not partner and address:
-            values["email_from"] = formataddr((name, address)) if name != address else address
-            values["contact_name"] = name if name != address else False
         return values
 
     @api.model

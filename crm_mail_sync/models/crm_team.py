@@ -1,0 +1,26 @@
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+from odoo import api, models
+from odoo.osv import expression
+
+
+class CrmTeam(models.Model):
+    _inherit = "crm.team"
+
+    @api.constrains("company_id")
+    def _check_crm_mail_accounts_company(self):
+        """A team moved to another company must not leave a mailbox of the first
+        one handing its mail to it (see crm.mail.account._check_company_consistency)."""
+        teams = self.filtered("company_id")
+        if not teams:
+            return
+        Account = self.env["crm.mail.account"]
+        names = [
+            name for name in ("team_ids", "case_team_id", "lead_team_id") if name in Account._fields
+        ]
+        # sudo: every company's mailboxes count, whatever the user may read.
+        accounts = (
+            Account.sudo()
+            .with_context(active_test=False)
+            .search(expression.OR([[(name, "in", teams.ids)] for name in names]))
+        )
+        accounts._check_company_consistency()

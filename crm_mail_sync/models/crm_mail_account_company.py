@@ -23,13 +23,9 @@ class CrmMailAccount(models.Model):
 
     def _company_teams(self):
         """Hook: the sales teams this mailbox hands its mail to, which must be of its
-        company. Inheriting modules add theirs (e.g. the team of the leads it opens)."""
+        company. Inheriting modules add theirs."""
         self.ensure_one()
-        teams = self.team_ids | self.case_team_id
-        for name in ("lead_team_id",):
-            if name in self._fields:
-                teams |= self[name]
-        return teams
+        return self.team_ids | self.case_team_id | self.lead_team_id
 
     @api.constrains(
         "company_id", "team_ids", "case_team_id", "lead_team_id", "user_id", "account_type"

@@ -268,10 +268,8 @@ class CrmMailEmail(models.Model):
     def _reply_cases_closed(self, cases):
         """Closed ``cases`` stop the clocks of their emails and lose their alerts."""
         records = [("crm.mail.case", case_id) for case_id in cases.ids]
+        # An overdue email keeps its deadline: no clock running, no alert either.
         if not records or not self._reply_clocks_running():
-            # No clock runs, but an overdue mark or activity may remain.
-            self._reply_activities(records).unlink()
-            cases.sudo().filtered("is_reply_overdue").write({"is_reply_overdue": False})
             return self.browse()
         waiting = self._reply_emails_of(records)
         waiting.write({"reply_due_at": False, "is_reply_overdue": False})

@@ -13,14 +13,18 @@ class CrmTeam(models.Model):
         teams = self.filtered("company_id")
         if not teams:
             return
-        Account = self.env["crm.mail.account"]
-        names = [
-            name for name in ("team_ids", "case_team_id", "lead_team_id") if name in Account._fields
-        ]
         # sudo: every company's mailboxes count, whatever the user may read.
         accounts = (
-            Account.sudo()
+            self.env["crm.mail.account"]
+            .sudo()
             .with_context(active_test=False)
-            .search(expression.OR([[(name, "in", teams.ids)] for name in names]))
+            .search(
+                expression.OR(
+                    [
+                        [(name, "in", teams.ids)]
+                        for name in ("team_ids", "case_team_id", "lead_team_id")
+                    ]
+                )
+            )
         )
         accounts._check_company_consistency()

@@ -56,10 +56,24 @@ def main():
             )
             return rows[0]["res_id"]
 
-        def open_form(action, res_id):
+        def open_form(action, res_id, menu=None):
             # Wide enough for Odoo to put the chatter beside the form.
             page.set_viewport_size({"width": 1920, "height": 1080})
-            page.goto(f"{args.url}/odoo/action-{action}/{res_id}")
+            if menu:
+                # An action without a path of its own shows its app's menu bar only
+                # when the URL names the menu (Odoo keeps menu_id from the old URLs).
+                module, name = menu.split(".")
+                menu_id = rpc(
+                    "ir.model.data",
+                    "search_read",
+                    [("module", "=", module), ("name", "=", name)],
+                    ["res_id"],
+                )[0]["res_id"]
+                page.goto(
+                    f"{args.url}/web#action={action}&id={res_id}&view_type=form&menu_id={menu_id}"
+                )
+            else:
+                page.goto(f"{args.url}/odoo/action-{action}/{res_id}")
             page.wait_for_selector(".o_form_view .o-mail-Message")
 
         def shot(name):
@@ -106,7 +120,7 @@ def main():
             limit=1,
         )
         if leads:
-            open_form("crm.crm_lead_action_pipeline", leads[0]["id"])
+            open_form("crm.crm_lead_action_pipeline", leads[0]["id"], "crm.crm_menu_root")
             shot("lead.png")
         else:
             print("no lead from sales@ in this demo: lead.png not taken")

@@ -136,5 +136,9 @@ class TestDemoData(CrmMailUnitCase):
         self.assertEqual(sales.conversation_action, "lead")
         self.assertFalse(sales.archive_create_cases)
         self.assertTrue(sales.team_ids)
+        # Round-robin needs someone to go to: the Support team must not have taken
+        # the demo users out of Sales (single membership would archive them there).
+        self.assertEqual(sales.lead_assignment, "round_robin")
+        self.assertTrue(sales._get_lead_team().crm_team_member_ids)
         self.assertGreaterEqual(len(sales_live), 2)
         self.assertTrue({_sender(raw) for raw in sales_live} - set(self.people.mapped("email")))

@@ -104,7 +104,8 @@ class CrmMailEmail(models.Model):
     @api.model
     def _panel_mailbox_nodes(self):
         """Each mailbox (root) and its folders, nested by the server's hierarchy."""
-        folders = self.env["crm.mail.folder"].search([])
+        # The folders the user may read (rules), of the mailboxes in use.
+        folders = self.env["crm.mail.folder"].search([("account_id.active", "=", True)])
         holding = self._panel_counts("folder_ids", folders.ids, unread=False)
         unread = self._panel_counts("folder_ids", folders.ids)
         # A folder shows when it is synced or holds mail the user may read; its
@@ -166,7 +167,7 @@ class CrmMailEmail(models.Model):
 
     @api.model
     def _panel_inbox_folder_nodes(self):
-        """"My Folders" (root) and the user's and shared inbox folders, where "Move to
+        """ "My Folders" (root) and the user's and shared inbox folders, where "Move to
         folder" and the filters file mail."""
         inbox_folders = self._my_inbox_folders()
         if not inbox_folders:

@@ -3,15 +3,19 @@
 delimiters), special-use folders first, the current user's unread counts per folder and
 per mailbox, and "My Folders", where Move to folder and the filters file mail."""
 
+import importlib.util
+import time
 import uuid
+from pathlib import Path
 
 from odoo.exceptions import UserError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import HttpCase, new_test_user, tagged
 
 from odoo.addons.crm_mail_sync.lib.folder_tree import parent_names, relative_label
 
-from .common import CrmMailSyncCase
-from .servers import DovecotServer
+from . import mail_corpus
+from .common import CrmMailSyncCase, admin_mailbox_with
+from .servers import DovecotServer, get_shared_dovecot
 
 
 @tagged("post_install", "-at_install", "crm_mail_sync")
@@ -102,8 +106,8 @@ class TestFolderTree(CrmMailSyncCase):
         self.assertEqual(self.children(panel, f"folder_{projects.id}"), ["Acme"])
         # A folder shows its own mail (not its subfolders'), the mailbox all of it.
         reader = self.readers[0]
-        self.assertEqual(self.found(reader, f"folder_{inbox.id}").mapped("subject"), ["In the inbox"])
-        self.assertEqual(self.found(reader, f"folder_{acme.id}").mapped("subject"), ["Acme plan"])
+        self.assertEqual(self.found(reader, f"folder_{inbox.id}").subject, "In the inbox")
+        self.assertEqual(self.found(reader, f"folder_{acme.id}").subject, "Acme plan")
         self.assertEqual(len(self.found(reader, root)), 2)
         # Renamed on the server: the next listing moves it in the tree.
         dovecot.rename_folder(login, f"Clients{sep}Beta", f"Zeta{sep}Beta")
@@ -131,6 +135,29 @@ class TestFolderTree(CrmMailSyncCase):
         self.assertEqual(relative_label("INBOX.a.b", "INBOX", "."), "a.b")
         self.assertEqual(relative_label("Projects/Acme", "Projects", "/"), "Acme")
 
+    def test_existing_folders_are_nested_on_update(self):
+        account = self.local_account("tree-migration")
+        for name in ("Projects", "Projects/Acme", "Lists", "Lists.Odoo"):
+            self.local_folder(account, name)
+        path = Path(__file__).parents[1] / "migrations/18.0.1.5.0/post-migrate_tree.py"
+        spec = importlib.util.spec_from_file_location("post_migrate_tree", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        self.env.flush_all()
+        module.migrate(self.env.cr, "18.0.1.4.0")
+        self.env.invalidate_all()
+        parents = {folder.name: folder.parent_id.name for folder in account.folder_ids}
+        self.assertEqual(
+            parents,
+            {
+                "INBOX": False,
+                "Projects": False,
+                "Projects/Acme": "Projects",
+                "Lists": False,
+                "Lists.Odoo": "Lists",
+            },
+        )
+
     def test_special_use_folders_first(self):
         account, _login = self.mailbox_with_tree(self.dovecot, "/")
         panel = self.panel(self.readers[0])
@@ -140,7 +167,8 @@ class TestFolderTree(CrmMailSyncCase):
         )
         # Unsynced folders without mail stay out of the tree.
         self.folder(account, "Zeta").is_synced = False
-        self.assertNotIn("Zeta", self.children(self.panel(self.readers[0]), f"account_{account.id}"))
+        panel = self.panel(self.readers[0])
+        self.assertNotIn("Zeta", self.children(panel, f"account_{account.id}"))
 
     # ------------------------------------------------------------------
     # Unread counts
@@ -214,7 +242,7 @@ class TestFolderTree(CrmMailSyncCase):
         wizard = (
             self.env[action["res_model"]]
             .with_user(user)
-            .with_context(action["context"])
+            .with_context(**action["context"])
             .create({"folder_id": mine.id})
         )
         wizard.action_move()
@@ -243,3 +271,39 @@ class TestFolderTree(CrmMailSyncCase):
         self.assertFalse(self.found(user, f"inbox_{mine.id}"))
         with self.assertRaises(UserError):
             self.found(user, "nonsense")
+
+
+@tagged("post_install", "-at_install", "crm_mail_sync")
+class TestFolderTreeTour(HttpCase):
+    """Headless Chromium through the folder tree."""
+
+    def test_folder_tree_tour(self):
+        admin = self.env.ref("base.user_admin")
+        account = admin_mailbox_with(
+            self.env,
+            "treetour",
+            mail_corpus.simple_message(subject="Tree inbox hello", to=admin.email),
+        )
+        account.name = "Tree mailbox"
+        dovecot = get_shared_dovecot()
+        dovecot.create_folder(account.login, "INBOX/Projects")
+        dovecot.append(
+            account.login,
+            "INBOX/Projects",
+            mail_corpus.simple_message(subject="Tree project news", to=admin.email),
+        )
+        account.action_test_connection()
+        account.folder_ids.is_synced = True
+        account._sync(deadline=time.monotonic() + 60, commit=False)
+        deals = self.env["crm.mail.inbox.folder"].create(
+            {"name": "Tree deals", "user_id": admin.id}
+        )
+        project = self.env["crm.mail.email"].search([("subject", "=", "Tree project news")])
+        project.with_user(admin).action_move_to_inbox_folder(deals)
+
+        self.start_tour(
+            "/odoo/action-crm_mail_sync.crm_mail_email_action",
+            "crm_mail_sync_folder_tree_tour",
+            login="admin",
+            timeout=120,
+        )

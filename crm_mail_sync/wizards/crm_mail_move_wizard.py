@@ -6,10 +6,9 @@ class CrmMailMoveWizard(models.TransientModel):
     _name = "crm.mail.move.wizard"
     _description = "Move Emails to an Inbox Folder"
 
-    email_ids = fields.Many2many("crm.mail.email", string="Emails", required=True)
+    email_ids = fields.Many2many("crm.mail.email", required=True)
     folder_id = fields.Many2one(
         "crm.mail.inbox.folder",
-        string="Folder",
         domain=lambda self: ["|", ("user_id", "=", False), ("user_id", "=", self.env.uid)],
         help="One of your folders or a shared one; the inbox's folder tree lists it "
         "under My Folders. Leave empty to take the emails out of their folder.",

@@ -3,7 +3,7 @@
     "name": "CRM Mail Sync",
     "summary": "Sync group and personal IMAP/POP3 mailboxes into a de-duplicated "
     "email archive linked to CRM records",
-    "version": "18.0.1.4.0",
+    "version": "18.0.1.5.0",
     "category": "Sales/CRM",
     "author": "CRM Mail Sync contributors",
     "license": "LGPL-3",
@@ -28,6 +28,7 @@
         "wizards/crm_mail_attachment_wizard_views.xml",
         "wizards/crm_mail_forget_address_wizard_views.xml",
         "wizards/crm_mail_lead_wizard_views.xml",
+        "wizards/crm_mail_move_wizard_views.xml",
         "views/crm_mail_folder_views.xml",
         "views/crm_mail_email_views.xml",
         "views/crm_mail_quarantine_views.xml",
@@ -44,6 +45,7 @@
     "assets": {
         "web.assets_backend": [
             "crm_mail_sync/static/src/scss/crm_mail_email_list.scss",
+            "crm_mail_sync/static/src/js/search_panel.js",
         ],
         "web.assets_tests": [
             "crm_mail_sync/static/tests/tours/*.js",

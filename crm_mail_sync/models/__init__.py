@@ -20,6 +20,7 @@ from . import crm_mail_filter
 from . import crm_mail_email
 from . import crm_mail_email_state
 from . import crm_mail_email_actions
+from . import crm_mail_email_panel
 from . import crm_mail_email_reply
 from . import crm_mail_gateway
 from . import crm_mail_linking

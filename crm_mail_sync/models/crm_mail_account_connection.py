@@ -4,6 +4,7 @@
 """Reaching a mailbox: its session (one interface for every protocol), the login hook
 of each protocol, the addresses it may connect to, and its folders."""
 
+from collections import defaultdict
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -12,6 +13,7 @@ from odoo.exceptions import UserError
 
 from ..lib import actions
 from ..lib import errors as mail_errors
+from ..lib.folder_tree import parent_names
 from ..lib.imap_client import ImapSession, default_sync_folder_names, is_sent_folder
 from ..lib.network_policy import AddressPolicy
 from ..lib.pop3_client import Pop3Session
@@ -166,6 +168,7 @@ class CrmMailAccount(models.Model):
             vals = {
                 "display_label": info.name,
                 "special_use": info.special_use or False,
+                "delimiter": info.delimiter or False,
                 "is_sent": is_sent_folder(info),
                 "selectable": info.selectable,
                 "exists_on_server": True,
@@ -186,6 +189,27 @@ class CrmMailAccount(models.Model):
         Folder.create(to_create)
         gone = Folder.browse([folder.id for name, folder in existing.items() if name not in seen])
         gone.write({"exists_on_server": False})
+        self._update_folder_tree(folder_infos)
+
+    def _update_folder_tree(self, folder_infos):
+        """Set each listed folder's parent from the server's hierarchy (its delimiter).
+
+        :param folder_infos: list of ``lib.session.FolderInfo``, as the session lists them
+        """
+        self.ensure_one()
+        parents = parent_names((info.raw_name, info.delimiter) for info in folder_infos)
+        by_name = {
+            folder.name: folder for folder in self.with_context(active_test=False).folder_ids
+        }
+        children = defaultdict(list)
+        for name, parent in parents.items():
+            folder = by_name.get(name)
+            parent_id = by_name[parent].id if parent in by_name else False
+            if folder and folder.parent_id.id != parent_id:
+                children[parent_id].append(folder.id)
+        # One write per parent, not one per folder.
+        for parent_id, folder_ids in children.items():
+            self.env["crm.mail.folder"].browse(folder_ids).parent_id = parent_id
 
     def _idle_folder(self):
         """The server name of the folder IDLE waits on (INBOX), if it is synced."""

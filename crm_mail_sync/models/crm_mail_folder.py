@@ -24,6 +24,7 @@ class CrmMailFolder(models.Model):
     _description = "Mail Account Folder"
     _order = "account_id, is_synced desc, name"
     _rec_name = "display_label"
+    _parent_name = "parent_id"
 
     account_id = fields.Many2one("crm.mail.account", required=True, ondelete="cascade", index=True)
     name = fields.Char(
@@ -41,6 +42,21 @@ class CrmMailFolder(models.Model):
     special_use = fields.Char(
         readonly=True, help="The role the server gives this folder (\\Sent, \\Trash...)."
     )
+    delimiter = fields.Char(
+        readonly=True,
+        help="The character that separates the levels of the server's folder names "
+        "(/ or .), as the server lists it.",
+    )
+    parent_id = fields.Many2one(
+        "crm.mail.folder",
+        string="Parent Folder",
+        readonly=True,
+        index="btree_not_null",
+        ondelete="set null",
+        help="The folder this one sits in on the server (INBOX/Projects holds "
+        "INBOX/Projects/Acme); set when the folders are listed.",
+    )
+    child_ids = fields.One2many("crm.mail.folder", "parent_id", string="Subfolders")
     is_sent = fields.Boolean(
         string="Sent Folder",
         help="Mail in this folder is stored as outgoing.",

@@ -147,7 +147,7 @@ passdb {{
 }}
 namespace inbox {{
   inbox = yes
-  separator = /
+  separator = {separator}
   mailbox Sent {{
     special_use = \\Sent
     auto = subscribe
@@ -244,7 +244,9 @@ class DovecotServer(Server):
 
     host = LOOPBACK
 
-    def __init__(self, workdir=None, ports=None, keep=False, oauth_introspection_url=None):
+    def __init__(
+        self, workdir=None, ports=None, keep=False, oauth_introspection_url=None, separator="/"
+    ):
         """
         :param workdir: directory for configuration and mail (default: a new temp dir)
         :param ports: dict with imap_port, imaps_port, pop3_port, pop3s_port (default:
@@ -253,8 +255,10 @@ class DovecotServer(Server):
         :param oauth_introspection_url: also accept SASL XOAUTH2 and OAUTHBEARER, with
             bearer tokens checked by introspection at this URL (an ``OAuthProvider``'s
             ``introspection_url``); password logins work as without it
+        :param separator: the hierarchy delimiter of folder names (``/`` or ``.``)
         """
         self.oauth_introspection_url = oauth_introspection_url
+        self.separator = separator
         self.binary = find_dovecot()
         self.workdir = os.path.abspath(workdir or tempfile.mkdtemp(prefix="crm-mail-dovecot-"))
         self.keep = keep or bool(workdir)
@@ -320,6 +324,7 @@ class DovecotServer(Server):
                     port_imaps=self.imaps_port,
                     port_pop3=self.pop3_port,
                     port_pop3s=self.pop3s_port,
+                    separator=self.separator,
                 )
             )
         if not os.path.exists(self.cert_file):

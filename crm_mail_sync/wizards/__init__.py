@@ -4,3 +4,4 @@ from . import mail_compose_message_reply
 from . import crm_mail_attachment_wizard
 from . import crm_mail_forget_address_wizard
 from . import crm_mail_lead_wizard
+from . import crm_mail_move_wizard

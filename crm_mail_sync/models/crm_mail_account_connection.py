@@ -186,11 +186,3 @@ class CrmMailAccount(models.Model):
         Folder.create(to_create)
         gone = Folder.browse([folder.id for name, folder in existing.items() if name not in seen])
         gone.write({"exists_on_server": False})
-
-    def _idle_folder(self):
-        """The server name of the folder IDLE waits on (INBOX), if it is synced."""
-        self.ensure_one()
-        if not (self.active and self.use_idle and self.host and self._session_class().can_idle):
-            return None
-        inbox = self.folder_ids.filtered(lambda f: f.is_synced and f.name.upper() == "INBOX")
-        return inbox[:1].name or None

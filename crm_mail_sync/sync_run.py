@@ -479,30 +479,49 @@ class SyncRun:
 
 
 class IdleListener:
-    """Near real time: IMAP IDLE on the accounts that ask for it, a run on news.
+    """Near real time: IMAP IDLE on the folders of the accounts that ask for it, a run
+    on news.
 
-    For a few minutes (``budget`` seconds) it keeps one IMAP IDLE connection per
-    account on its INBOX, waits on all of them at once, and syncs an account as soon
-    as its server announces mail. An account whose IDLE fails is left to the
-    regular polling sync until the next run.
+    For ``budget`` seconds it keeps one IMAP IDLE connection per planned folder (IDLE
+    watches the one folder a connection has selected, read-only: EXAMINE), waits on
+    all of them at once, and syncs an account as soon as its server announces mail in
+    one of its folders. A folder whose connection fails is logged and left to the
+    regular polling sync until the next run; the others go on listening.
+
+    :param plan: ``(account, raw folder name)`` pairs, one connection each
+    :param budget: seconds; the syncs started on news end by then too
     """
 
     # RFC 2177: re-issue IDLE at least every 29 minutes.
     max_wait = 29 * 60
+    # Seconds a sync started on news may take: mail that arrived in real time is a
+    # few messages; more is left to the regular sync.
+    sync_time = 30
 
-    def __init__(self, accounts, budget):
-        self.accounts = accounts
-        self.deadline = time.monotonic() + budget
+    def __init__(self, plan, budget):
+        self.plan = list(plan)
+        now = time.monotonic()
+        self.end = now + max(budget, 0)
+        # Listening stops early enough for the last sync to end within the budget.
+        self.sync_time = min(self.sync_time, max(budget, 0) / 3)
+        self.deadline = self.end - self.sync_time
+        # Connections opened for IDLE (reconnections included), the most open at
+        # once, and the syncs started on news: (folder, time.monotonic() at its end).
+        self.opened = 0
+        self.peak = 0
+        self.synced = []
+        self.listened_to_end = False
 
     def listen(self):
-        """Listen until the budget is spent; return how many accounts were listened to."""
+        """Listen until the budget is spent; return how many folders were listened to."""
         listening = {}
-        for account in self.accounts:
-            folder = account._idle_folder()
-            session = self._open(account, folder) if folder else None
+        for account, folder in self.plan:
+            if time.monotonic() >= self.deadline:
+                break
+            session = self._open(account, folder)
             if session:
                 listening[session] = (account, folder)
-        count = len(listening)
+        count = self.peak = len(listening)
         try:
             while listening and (remaining := self.deadline - time.monotonic()) > 0:
                 session_class = type(next(iter(listening)))
@@ -516,13 +535,29 @@ class IdleListener:
                             continue
                         session.idle_done()
                     except mail_errors.MailServerError as exc:
-                        _logger.info("IMAP IDLE on %s stopped: %s", account.display_name, exc)
+                        _logger.info(
+                            "IMAP IDLE on %s, folder %s, stopped: %s",
+                            account.display_name,
+                            folder,
+                            exc,
+                        )
+                        session.close()
                         continue
-                    SyncRun(account, time.monotonic() + 60, commit=True).run()
-                    session.close()
-                    session = self._open(account, folder)
+                    SyncRun(
+                        account, min(time.monotonic() + self.sync_time, self.end), commit=True
+                    ).run()
+                    self.synced.append((folder, time.monotonic()))
+                    if time.monotonic() >= self.deadline:
+                        session.close()
+                        continue
+                    # The same connection goes back to IDLE; a new one if it cannot.
+                    if not self._restart(session, account, folder):
+                        session.close()
+                        session = self._open(account, folder)
                     if session:
                         listening[session] = (account, folder)
+                        self.peak = max(self.peak, len(listening))
+            self.listened_to_end = time.monotonic() >= self.deadline
         finally:
             for session in listening:
                 with contextlib.suppress(mail_errors.MailServerError):
@@ -530,15 +565,29 @@ class IdleListener:
                 session.close()
         return count
 
-    @staticmethod
-    def _open(account, folder):
+    def _open(self, account, folder):
         """A connected session in IDLE on ``folder``, or None (logged) when it fails."""
-        session = account._session()
         try:
+            session = account._session()
             account._connect(session)
-            session.idle_start(folder)
-        except mail_errors.MailServerError as exc:
-            _logger.info("IMAP IDLE on %s not possible: %s", account.display_name, exc)
+        except (mail_errors.MailServerError, UserError) as exc:
+            _logger.info(
+                "IMAP IDLE on %s, folder %s, not possible: %s", account.display_name, folder, exc
+            )
+            return None
+        self.opened += 1
+        if not self._restart(session, account, folder):
             session.close()
             return None
         return session
+
+    def _restart(self, session, account, folder):
+        """Put a connected ``session`` in IDLE on ``folder``; False (logged) on failure."""
+        try:
+            session.idle_start(folder)
+        except mail_errors.MailServerError as exc:
+            _logger.info(
+                "IMAP IDLE on %s, folder %s, not possible: %s", account.display_name, folder, exc
+            )
+            return False
+        return True

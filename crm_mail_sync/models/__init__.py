@@ -8,6 +8,7 @@ from . import crm_mail_account_alerts
 from . import crm_mail_account_company
 from . import crm_mail_account_gmail
 from . import crm_mail_account_oauth
+from . import crm_mail_account_idle
 from . import ir_mail_server
 from . import crm_mail_auto_reply
 from . import crm_mail_case_stage

@@ -11,7 +11,7 @@ from ..lib import errors as mail_errors
 from ..lib.addresses import normalize_address
 from ..lib.filters import parse_domains
 from ..lib.providers import PROVIDERS, provider_selection
-from ..sync_run import IdleListener, SyncRun
+from ..sync_run import SyncRun
 
 _logger = logging.getLogger(__name__)
 
@@ -220,9 +220,10 @@ class CrmMailAccount(models.Model):
     )
     use_idle = fields.Boolean(
         string="Near Real-Time (IMAP IDLE)",
-        help="Keep a connection open on INBOX and import new mail as soon as the server "
-        "announces it (IMAP IDLE), through the scheduled action 'IMAP IDLE listener'. "
-        "The regular sync still polls every folder.",
+        help="Keep connections open on INBOX and the other synced folders (one each, up "
+        "to IDLE Connections) and import new mail as soon as the server announces it "
+        "(IMAP IDLE), through the scheduled action 'IMAP IDLE listener'. The regular "
+        "sync still polls every folder, those beyond the limit included.",
     )
     is_default_sender = fields.Boolean(
         string="System Default Sender",
@@ -620,23 +621,6 @@ class CrmMailAccount(models.Model):
             sticky=kind == "danger",
             then=actions.SOFT_RELOAD,
         )
-
-    @api.model
-    def _cron_idle(self):
-        """Scheduled entry point of near-real-time accounts (``sync_run.IdleListener``).
-
-        For a few minutes (``crm_mail_sync.idle_time_budget``, 240 s: less than the
-        action's interval) it keeps an IMAP IDLE connection per account on its INBOX
-        and syncs an account as soon as its server announces mail.
-
-        :return: the number of accounts listened to
-        """
-        budget = float(
-            self.env["ir.config_parameter"].sudo().get_param("crm_mail_sync.idle_time_budget", 240)
-        )
-        # sudo: the listener serves every user's near-real-time mailboxes.
-        accounts = self.sudo().search([("use_idle", "=", True), ("host", "!=", False)])
-        return IdleListener(accounts, budget).listen()
 
     @api.model
     def _cron_sync(self):

@@ -210,11 +210,3 @@ class CrmMailAccount(models.Model):
         # One write per parent, not one per folder.
         for parent_id, folder_ids in children.items():
             self.env["crm.mail.folder"].browse(folder_ids).parent_id = parent_id
-
-    def _idle_folder(self):
-        """The server name of the folder IDLE waits on (INBOX), if it is synced."""
-        self.ensure_one()
-        if not (self.active and self.use_idle and self.host and self._session_class().can_idle):
-            return None
-        inbox = self.folder_ids.filtered(lambda f: f.is_synced and f.name.upper() == "INBOX")
-        return inbox[:1].name or None

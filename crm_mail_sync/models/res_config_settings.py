@@ -25,6 +25,33 @@ class ResConfigSettings(models.TransientModel):
         "whose server is that name.",
     )
 
+    crm_mail_sync_idle_max_connections = fields.Integer(
+        string="IMAP IDLE Connections",
+        config_parameter="crm_mail_sync.idle_max_connections",
+        default=50,
+        help="The most IMAP IDLE connections the listener keeps open for all "
+        "near-real-time mailboxes together (one per watched folder, within each "
+        "mailbox's own IDLE Connections): every mailbox's INBOX first, then each one's "
+        "next folder, and so on. Folders beyond it are imported by the regular sync.",
+    )
+    crm_mail_sync_idle_time_budget = fields.Integer(
+        string="IMAP IDLE Listening Time",
+        config_parameter="crm_mail_sync.idle_time_budget",
+        default=240,
+        help="Seconds one run of the scheduled action 'IMAP IDLE listener' listens "
+        "before the next run takes over. A run always ends 20 seconds before Odoo's "
+        "time limit for scheduled jobs (limit_time_real_cron, else limit_time_real: "
+        "120 seconds by default), whatever is set here.",
+    )
+
+    @api.constrains("crm_mail_sync_idle_max_connections", "crm_mail_sync_idle_time_budget")
+    def _check_crm_mail_sync_idle(self):
+        for settings in self:
+            if settings.crm_mail_sync_idle_max_connections < 0:
+                raise ValidationError(self.env._("IMAP IDLE Connections cannot be negative."))
+            if settings.crm_mail_sync_idle_time_budget < 0:
+                raise ValidationError(self.env._("IMAP IDLE Listening Time cannot be negative."))
+
     @api.constrains("crm_mail_sync_allowed_mail_hosts")
     def _check_crm_mail_sync_allowed_mail_hosts(self):
         for settings in self:

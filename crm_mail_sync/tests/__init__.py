@@ -40,5 +40,6 @@ from . import (
     test_sync_imap,
     test_sending,
     test_sync_pop3,
+    test_idle_folders,
 )
 from . import test_folder_tree

@@ -42,3 +42,4 @@ from . import (
     test_sync_pop3,
 )
 from . import test_compose_templates
+from . import test_compose_attachments

@@ -98,6 +98,68 @@ class TestComposeTemplates(ComposeCase):
         self.assertIn("Hello Carl Customer,", composer.body, "the contact of the recipient")
         self.assertEqual(composer.body.count("The original text."), 1)
 
+    def test_template_picked_in_the_web_client(self):
+        """The form's onchange route, on a record not saved yet: a template with a
+        file, picked in a reply."""
+        self.follow_up.attachment_ids = self.env["ir.attachment"].create(
+            {
+                "name": "brochure.pdf",
+                "raw": b"%PDF-1.4 brochure",
+                "res_model": "mail.template",
+                "res_id": self.follow_up.id,
+            }
+        )
+        original = self.receive("Brochure please")
+        original.sudo()._link_by_hand(self.lead)
+        context = original.with_user(self.mail_user)._open_composer("reply")["context"]
+        Composer = self.env["mail.compose.message"].with_user(self.mail_user)
+        Composer = Composer.with_context(**context)
+        spec = {
+            name: {}
+            for name in (
+                "composition_mode",
+                "model",
+                "res_ids",
+                "subject",
+                "body",
+                "crm_mail_account_id",
+                "crm_mail_parent_email_id",
+                "crm_mail_reply_mode",
+                "crm_mail_email_to",
+                "crm_mail_template_id",
+                "crm_mail_template_ids",
+            )
+        }
+        spec["attachment_ids"] = {"fields": {"name": {}}}
+        defaults = Composer.onchange({}, [], spec)["value"]
+        offered = [command[1] for command in defaults["crm_mail_template_ids"]]
+        self.assertIn(self.follow_up.id, offered)
+        values = {
+            name: defaults[name]
+            for name in spec
+            if name not in ("attachment_ids", "crm_mail_template_ids")
+        }
+        values["crm_mail_account_id"] = self.account.id
+        values["crm_mail_parent_email_id"] = original.id
+        values["crm_mail_template_id"] = self.follow_up.id
+        changed = Composer.onchange(values, ["crm_mail_template_id"], spec)["value"]
+        self.assertNotIn("subject", changed, "the reply keeps its subject")
+        self.assertIn("Hello Carla Buyer,", changed["body"])
+        self.assertIn("The original text.", changed["body"])
+        self.assertIn("brochure.pdf", str(changed["attachment_ids"]))
+
+        composer = Composer.create(
+            {
+                **values,
+                "body": changed["body"],
+                "attachment_ids": [(6, 0, self.follow_up.attachment_ids.ids)],
+            }
+        )
+        message = self.send(composer)[0]
+        files = {part.get_filename(): part.get_content() for part in message.iter_attachments()}
+        self.assertEqual(files, {"brochure.pdf": b"%PDF-1.4 brochure"})
+        self.assertEqual(message["Subject"], "Re: Brochure please")
+
     def test_template_of_the_email_answered(self):
         template = self.env["mail.template"].create(
             {

@@ -20,6 +20,7 @@
         "data/ir_config_parameter.xml",
         "data/crm_mail_case_data.xml",
         "data/mail_template_data.xml",
+        "data/mail_template_compose_data.xml",
         "data/mail_activity_type_data.xml",
         # Wizards first: views/crm_mail_erasure_views.xml opens the forget-address
         # wizard's action, and views/menus.xml the composer's.

@@ -8,7 +8,9 @@ system's own mail."""
 import socket
 from email.utils import formataddr
 
-from odoo import api, models, tools
+from markupsafe import Markup
+
+from odoo import api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
 
@@ -18,6 +20,26 @@ from ..lib.providers import PROVIDERS
 
 class CrmMailAccount(models.Model):
     _inherit = "crm.mail.account"
+
+    signature = fields.Html(
+        string="Mailbox Signature",
+        sanitize_style=True,
+        help="The signature of email sent from this group mailbox (e.g. the team's "
+        "name, address and phone), used as the Signature setting says.",
+    )
+    signature_mode = fields.Selection(
+        [
+            ("mailbox", "The mailbox's signature"),
+            ("user", "The sender's own signature"),
+            ("both", "Both: the sender's, then the mailbox's"),
+        ],
+        string="Signature",
+        default="mailbox",
+        required=True,
+        help="How email sent from this group mailbox is signed. Without a mailbox "
+        "signature, the sender's own is used. Personal mailboxes always sign with "
+        "their owner's signature.",
+    )
 
     def _provider_smtp_values(self):
         """Hook: ir.mail_server values for this account's outgoing mail, pre-filled
@@ -239,6 +261,21 @@ class CrmMailAccount(models.Model):
         self.ensure_one()
         name = user.name if self.account_type == "personal" else self.name
         return formataddr((name or "", self.email))
+
+    def _get_signature(self, user):
+        """Hook: the HTML signature of an email ``user`` writes from this account:
+        theirs on a personal account; on a group one, as its ``signature_mode`` says.
+
+        :return: ``Markup``, empty when there is none
+        """
+        self.ensure_one()
+        own = user.signature if not tools.is_html_empty(user.signature) else None
+        if self.account_type != "group" or self.signature_mode == "user":
+            return own or Markup()
+        mailbox = self.signature if not tools.is_html_empty(self.signature) else None
+        if self.signature_mode == "both":
+            return Markup("<br/>").join(part for part in (own, mailbox) if part)
+        return mailbox or own or Markup()
 
     def _get_outgoing_server(self):
         """The ``ir.mail_server`` to send this account's mail with.

@@ -43,3 +43,5 @@ from . import (
     test_idle_folders,
 )
 from . import test_folder_tree
+from . import test_compose_templates
+from . import test_compose_attachments

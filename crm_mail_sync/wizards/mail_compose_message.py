@@ -2,7 +2,7 @@
 """Odoo's compose wizard, able to send an email from a CRM mail account.
 
 With a "Send From" account the wizard sends one ordinary email (To/Cc/Bcc, the
-user's signature, attachments, optional read receipt) through that account's SMTP
+signature the account gives, attachments, optional read receipt) through that account's SMTP
 server, files a copy in its Sent folder over IMAP, archives it as an outgoing
 ``crm.mail.email`` and links it to the records it concerns. Without one, the wizard
 is Odoo's own (a message posted on the record's chatter).
@@ -177,7 +177,7 @@ class MailComposeMessage(models.TransientModel):
             raise AccessError(self.env._("You may not send email from %s.", account.display_name))
         # The files and the email answered are read as superuser below: the user must be
         # allowed to read them (an email's files follow the email's own rules).
-        self.crm_mail_record_attachment_ids.check_access("read")
+        self._crm_mail_check_attachments()
         self.crm_mail_parent_email_id.check_access("read")
         if not (self.subject or "").strip():
             raise UserError(self.env._("Write a subject before sending."))
@@ -228,9 +228,10 @@ class MailComposeMessage(models.TransientModel):
         return _LINE_BREAKS.sub(" ", self.subject or "").strip()
 
     def _crm_mail_body(self):
-        """The HTML body, signed with the user's signature when asked."""
+        """The HTML body, signed when asked with the signature of the account (the
+        user's own, the group mailbox's or both: ``crm.mail.account._get_signature``)."""
         body = self.body or Markup("")
-        signature = self.env.user.signature
+        signature = self._crm_mail_account()._get_signature(self.env.user)
         if self.email_add_signature and signature and not is_html_empty(signature):
             body = Markup('%s<div class="o_signature"><p>-- </p>%s</div>') % (body, signature)
         return body
@@ -254,11 +255,39 @@ class MailComposeMessage(models.TransientModel):
         ids = (parent.references or "").split() + [parent.message_id]
         return " ".join(ref for ref in ids if ref and "@" in ref) or None
 
+    def _crm_mail_all_attachments(self):
+        """Hook: every file to send (``ir.attachment``)."""
+        return self.attachment_ids | self.crm_mail_record_attachment_ids
+
+    def _crm_mail_check_attachments(self):
+        """Refuse files the user may not read. Any ids can come in through RPC, and
+        ``check_access`` of ``ir.attachment`` does not look at the record a file
+        belongs to: ``check`` does (the record's read access; a file of no record,
+        only its uploader)."""
+        files = self._crm_mail_all_attachments()
+        try:
+            files.check("read")
+        except AccessError:
+            refused = []
+            for attachment in files:  # only on refusal: say which files
+                try:
+                    attachment.check("read")
+                except AccessError:
+                    refused.append(str(attachment.id))
+            raise AccessError(
+                self.env._(
+                    "You may not send these files: you cannot read them, or the records "
+                    "they belong to (file ids: %s). Remove them and try again.",
+                    ", ".join(refused),
+                )
+            ) from None
+
     def _crm_mail_attachments(self):
         """``(name, bytes, mimetype)`` of every file to send."""
-        attachments = self.attachment_ids | self.crm_mail_record_attachment_ids
-        # sudo: the record's attachments were picked among those the user can see.
-        return [(att.name, att.sudo().raw, att.mimetype) for att in attachments]
+        # sudo: _crm_mail_check_attachments has verified that the user reads them all.
+        return [
+            (att.name, att.sudo().raw, att.mimetype) for att in self._crm_mail_all_attachments()
+        ]
 
     def _crm_mail_build_message(self):
         """Build the email (multipart/alternative: plain text and HTML)."""

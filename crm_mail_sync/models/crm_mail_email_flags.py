@@ -29,12 +29,14 @@ class CrmMailEmail(models.Model):
                 self.browse(off).sudo().write({field_name: [Command.unlink(owner.id)]})
 
     def _inverse_is_read(self):
-        super()._inverse_is_read()
+        result = super()._inverse_is_read()
         self._queue_server_flag("pending_seen", self.filtered("is_read"))
+        return result
 
     def _inverse_is_starred(self):
-        super()._inverse_is_starred()
+        result = super()._inverse_is_starred()
         self._queue_server_flag("pending_flagged", self.filtered("is_starred"))
+        return result
 
     def _queue_server_flag(self, field_name, flagged):
         """Queue the current user's change for the server, on the locations of these

@@ -135,3 +135,7 @@ class ProtocolError(MailServerError):
 
 class FolderMissing(MailServerError):
     kind = "folder_missing"
+
+
+class FlagsRefused(MailServerError):
+    """The server refused to change a message's flags (a read-only folder or mailbox)."""

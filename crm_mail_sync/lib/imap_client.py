@@ -1,11 +1,13 @@
 """A read-only IMAP session on imapclient: list folders, STATUS, EXAMINE, UID SEARCH,
 UID FETCH.
 
-Never changes the server: folders are opened with EXAMINE, bodies are fetched with
-BODY.PEEK (so \\Seen is never set), and no STORE, EXPUNGE, COPY, MOVE or DELETE is
-ever sent. Every socket operation has a timeout. imapclient parses the server's
-answers (literals, quoted names, response codes, modified UTF-7); underneath it,
-imaplib talks over the session's own socket (address policy, TLS, greeting check).
+The sync never changes the server: folders are opened with EXAMINE, bodies are fetched
+with BODY.PEEK (so \\Seen is never set), and no STORE, EXPUNGE, COPY, MOVE or DELETE is
+ever sent. The one exception is an account's opt-in two-way flags: ``store_flags``
+then adds or removes \\Seen and \\Flagged, nothing else (never EXPUNGE). Every
+socket operation has a timeout. imapclient parses the server's answers (literals,
+quoted names, response codes, modified UTF-7); underneath it, imaplib talks over the
+session's own socket (address policy, TLS, greeting check).
 
 On Gmail (capability X-GM-EXT-1) one message shows in INBOX, in a folder per label and
 in All Mail: ``identify`` asks for its X-GM-MSGID (the same in every folder) and its
@@ -24,7 +26,7 @@ import imapclient
 from imapclient import imap_utf7
 from imapclient.response_parser import parse_fetch_response
 
-from .errors import ConnectionFailed, FolderMissing, ProtocolError
+from .errors import ConnectionFailed, FlagsRefused, FolderMissing, ProtocolError
 from .session import (
     FetchedMessage,
     FolderInfo,
@@ -65,6 +67,10 @@ GMAIL_EXTENSION = "X-GM-EXT-1"
 GMAIL_IDENTIFY_ITEMS = "(UID FLAGS X-GM-MSGID X-GM-LABELS)"
 GMAIL_FETCH_ITEMS = "(UID FLAGS INTERNALDATE X-GM-MSGID X-GM-LABELS BODY.PEEK[])"
 STATUS_ITEMS = ["UIDVALIDITY", "UIDNEXT", "MESSAGES"]
+# The flags of messages, without anything else: what two-way flags read.
+FLAG_ITEMS = "(UID FLAGS)"
+# The only flags the add-on ever stores (two-way flags, off by default).
+STORABLE_FLAGS = ("\\Seen", "\\Flagged")
 _APPENDUID = re.compile(rb"APPENDUID (\d+) (\d+)", re.I)
 _NEW_MAIL = re.compile(rb"^\* \d+ (EXISTS|RECENT)\b", re.I)
 
@@ -235,6 +241,7 @@ class ImapSession(MailSession):
 
     can_append = True
     can_idle = True
+    can_store_flags = True
 
     def login_password(self):
         self.conn.login(self.login, self._password)
@@ -414,6 +421,124 @@ class ImapSession(MailSession):
         wanted = set(uids)
         answers = parse_fetch_response(data, normalise_times=False, uid_is_key=True)
         return {uid: answer for uid, answer in answers.items() if uid in wanted}
+
+    # ------------------------------------------------------------------
+    # Flags (two-way flags: off by default; the sync alone never stores)
+    # ------------------------------------------------------------------
+
+    @property
+    def condstore(self):
+        """Whether the server tells which messages' flags changed (RFC 7162 CONDSTORE)."""
+        return "CONDSTORE" in self.capabilities or "QRESYNC" in self.capabilities
+
+    def highest_modseq(self, raw_name):
+        """The folder's UIDVALIDITY and HIGHESTMODSEQ (one STATUS command).
+
+        :return: ``(uidvalidity, modseq)``; modseq is None when the server keeps none
+        """
+        values = self._answered(
+            "reading the status of a folder on",
+            self.conn.folder_status,
+            raw_name,
+            ["UIDVALIDITY", "HIGHESTMODSEQ"],
+            refused=FolderMissing(f"Folder {raw_name!r} does not exist on the server."),
+        )
+        values = {_text(key).upper(): value for key, value in values.items()}
+        modseq = values.get("HIGHESTMODSEQ")
+        return int(values.get("UIDVALIDITY", 0)), int(modseq) if modseq else None
+
+    def fetch_flags(self, raw_name, uids=None, changed_since=None):
+        """The flags of messages of a folder, opened read-only: those of ``uids``, or
+        (with ``changed_since``, CONDSTORE) of every message whose flags changed after
+        that mod-sequence. No body is fetched, nothing is changed.
+
+        :return: ``(uidvalidity, {uid: flags})``
+        """
+        status = self.select(raw_name)
+        if changed_since is None and not uids:
+            return status.uidvalidity, {}
+        modifiers = f"(CHANGEDSINCE {int(changed_since)})" if changed_since is not None else None
+        answers = self._call(
+            "reading the flags of messages on",
+            self._uid_fetch_flags,
+            "1:*" if changed_since is not None else uid_set(uids),
+            modifiers,
+        )
+        wanted = set(uids) if uids else None
+        flags = {
+            int(uid): _flags(data.get(b"FLAGS"))
+            for uid, data in answers.items()
+            if wanted is None or int(uid) in wanted
+        }
+        return status.uidvalidity, flags
+
+    def _uid_fetch_flags(self, sequence, modifiers=None):
+        imap = self.conn._imap
+        args = ["UID", "FETCH", sequence, FLAG_ITEMS] + ([modifiers] if modifiers else [])
+        tag = imap._command(*args)
+        typ, data = imap._command_complete("FETCH", tag)
+        self.conn._checkok("fetch", typ, data)
+        typ, data = imap._untagged_response(typ, data, "FETCH")
+        return parse_fetch_response(data, normalise_times=False, uid_is_key=True)
+
+    def store_flags(self, raw_name, changes, uidvalidity=None):
+        """Add or remove \\Seen and \\Flagged on messages of a folder: one
+        ``UID STORE`` per flag and direction, with a UID set.
+
+        Only those two flags are ever named: nothing is deleted, moved or expunged, no
+        other flag (\\Deleted among them) is touched. The folder is opened for
+        writing (SELECT) for the commands, then read-only again (EXAMINE, which closes
+        it without expunging).
+
+        :param changes: ``{(flag, add): uids}``, flag one of ``STORABLE_FLAGS``
+        :param uidvalidity: the folder's UIDVALIDITY the UIDs belong to; when the
+            server's differs, nothing is stored (the UIDs name other messages now)
+        :return: False when the folder was renumbered, else True
+        :raise FlagsRefused: when the server opens the folder read-only or refuses STORE
+        """
+        for flag, _add in changes:
+            if flag not in STORABLE_FLAGS:
+                raise ValueError(f"Flag {flag!r} is never stored.")
+
+        def select_writable():
+            try:
+                return self.conn.select_folder(raw_name, False)
+            except imaplib.IMAP4.readonly:
+                # The folder is selected, read-only: the connection goes on, in the
+                # state imaplib would have set had it been asked for EXAMINE.
+                self.conn._imap.is_readonly = True
+                return None
+
+        values = self._answered(
+            "opening a folder on",
+            select_writable,
+            refused=FolderMissing(f"Folder {raw_name!r} cannot be opened."),
+        )
+        self.selected = raw_name
+        if values is None or b"READ-ONLY" in values:
+            raise FlagsRefused(f"{self.host} opens folder {raw_name!r} read-only.")
+        if uidvalidity and int(values.get(b"UIDVALIDITY", 0)) != int(uidvalidity):
+            self.select(raw_name)
+            return False
+        try:
+            for (flag, add), uids in changes.items():
+                if not uids:
+                    continue
+                method = self.conn.add_flags if add else self.conn.remove_flags
+                self._answered(
+                    "storing flags on",
+                    method,
+                    uid_set(uids),
+                    [flag],
+                    True,
+                    refused=FlagsRefused(
+                        f"{self.host} refused to store flags in folder {raw_name!r}."
+                    ),
+                )
+        finally:
+            if self.conn is not None:
+                self.select(raw_name)
+        return True
 
     def idle(self, raw_name, timeout):
         """Wait up to ``timeout`` seconds for new mail in a folder (IMAP IDLE, RFC 2177).

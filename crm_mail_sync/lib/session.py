@@ -143,6 +143,8 @@ class MailSession:
     # What the protocol offers beyond the sync interface.
     can_append = False
     can_idle = False
+    # Whether messages carry flags the sync can read and write (IMAP: \Seen, \Flagged).
+    can_store_flags = False
 
     def __init__(
         self,

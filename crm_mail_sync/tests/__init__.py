@@ -45,3 +45,4 @@ from . import (
 from . import test_folder_tree
 from . import test_compose_templates
 from . import test_compose_attachments
+from . import test_server_flags

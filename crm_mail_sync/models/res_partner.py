@@ -29,10 +29,12 @@ class ResPartner(models.Model):
     def _crm_mail_match_contacts(self, addresses):
         """``{address: contacts}`` of these addresses.
 
-        Internal users' partners are left out: colleagues' addresses say nothing about
-        which customer an email concerns.
+        Internal users' partners are left out, and so are the contacts of users'
+        confirmed additional addresses: colleagues' addresses say nothing about which
+        customer an email concerns.
         """
-        matched = super()._crm_mail_match_addresses(addresses)
+        colleagues = self.env["crm.mail.user.address"]._confirmed_users_by_address(addresses)
+        matched = super()._crm_mail_match_addresses(set(addresses) - set(colleagues))
         partners = self.browse().union(*matched.values())
         internal = (
             self.env["res.users"]

@@ -41,3 +41,4 @@ from . import (
     test_sending,
     test_sync_pop3,
 )
+from . import test_personal_mailboxes

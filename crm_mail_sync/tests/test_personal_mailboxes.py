@@ -262,6 +262,9 @@ class TestPersonalMailboxes(CrmMailSyncCase, HttpCase):
             Address.create({"user_id": self.jane.id, "email": "BOB@ourcompany.example"})
         with self.refused(f"already belongs to {self.jane.name}"):
             Address.create({"user_id": self.bob.id, "email": "jane.sales@ourcompany.example"})
+        # Nor may a user's main address become another user's additional one.
+        with self.refused(f"already belongs to {self.jane.name}"):
+            self.bob.email = "jane.sales@ourcompany.example"
         with self.refused("already the main address"):
             Address.create({"user_id": self.jane.id, "email": "jane@ourcompany.example"})
         with self.refused("not a valid email address"):

@@ -42,6 +42,7 @@
         "views/crm_lead_views.xml",
         "views/res_config_settings_views.xml",
         "views/menus.xml",
+        "views/crm_mail_user_address_views.xml",
     ],
     "assets": {
         "web.assets_backend": [

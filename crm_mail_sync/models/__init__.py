@@ -39,6 +39,8 @@ from . import crm_team
 from . import crm_lead_mail
 from . import crm_lead_reply
 from . import res_partner
+from . import res_users
+from . import crm_mail_user_address
 from . import res_config_settings
 from . import crm_mail_draft
 from . import crm_mail_erasure

@@ -8,7 +8,7 @@ from odoo.exceptions import ValidationError
 
 from ..lib import actions
 from ..lib import errors as mail_errors
-from ..lib.addresses import normalize_address
+from ..lib.addresses import address_forms, normalize_address
 from ..lib.filters import parse_domains
 from ..lib.providers import PROVIDERS, provider_selection
 from ..sync_run import SyncRun
@@ -51,7 +51,10 @@ class CrmMailAccount(models.Model):
     email = fields.Char(
         string="Email Address",
         required=True,
-        help="The address of this mailbox. Mail sent from it is stored as outgoing.",
+        help="The address of this mailbox. Mail sent from it is stored as outgoing. A "
+        "personal mailbox uses one of its owner's addresses: the main one, or an "
+        "additional one an Emails administrator confirmed (Emails > Configuration > "
+        "User Addresses); a user may have a personal mailbox on each.",
     )
     protocol = fields.Selection(
         [("imap", "IMAP"), ("pop3", "POP3")],
@@ -545,20 +548,52 @@ class CrmMailAccount(models.Model):
 
     @api.constrains("account_type", "user_id", "email")
     def _check_owner(self):
-        for account in self:
-            if account.account_type != "personal":
+        personal = self.filtered(lambda account: account.account_type == "personal")
+        if not personal:
+            return
+        if not all(personal.mapped("user_id")):
+            raise ValidationError(self.env._("A personal mail account needs an owner."))
+        # A user may have several personal mailboxes, each on one of the user's
+        # addresses: the main one or an additional one an administrator confirmed.
+        addresses_of = personal.user_id._crm_mail_addresses()
+        for account in personal:
+            address = normalize_address(account.email)
+            allowed = addresses_of[account.user_id.id]
+            allowed_forms = {form for known in allowed for form in address_forms(known)}
+            if address and set(address_forms(address)) & allowed_forms:
                 continue
-            if not account.user_id:
-                raise ValidationError(self.env._("A personal mail account needs an owner."))
-            if normalize_address(account.email) != normalize_address(account.user_id.email or ""):
+            # sudo: say why, whoever creates the mailbox.
+            pending = (
+                self.env["crm.mail.user.address"]
+                .sudo()
+                .search_count(
+                    [
+                        ("user_id", "=", account.user_id.id),
+                        ("email_normalized", "=", address),
+                        ("confirmed", "=", False),
+                    ]
+                )
+            )
+            if pending:
                 raise ValidationError(
                     self.env._(
-                        "The address of a personal mail account must be its owner's "
-                        "address (%(user)s: %(email)s).",
+                        "%(address)s is waiting for an Emails administrator to confirm it "
+                        "as an address of %(user)s: a personal mailbox can use it once "
+                        "confirmed.",
+                        address=address,
                         user=account.user_id.name,
-                        email=account.user_id.email or self.env._("none"),
                     )
                 )
+            raise ValidationError(
+                self.env._(
+                    "The address of a personal mail account must be one of its owner's "
+                    "addresses (%(user)s: %(addresses)s). An Emails administrator can "
+                    "confirm more addresses for a user under Emails > Configuration > "
+                    "User Addresses.",
+                    user=account.user_id.name,
+                    addresses=", ".join(sorted(allowed)) or self.env._("none"),
+                )
+            )
 
     @api.constrains("batch_size", "max_attachment_size", "timeout")
     def _check_limits(self):

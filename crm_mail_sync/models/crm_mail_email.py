@@ -491,8 +491,9 @@ class CrmMailEmail(models.Model):
 
     @api.model
     def _users_by_address(self, addresses):
-        """Map normalised addresses to internal users' ids (one query), whichever form
-        of an internationalised domain the user's address is written in."""
+        """Map normalised addresses to internal users' ids (two queries): the users'
+        main addresses and their confirmed additional ones, whichever form of an
+        internationalised domain the address is written in."""
         form_of = {form: address for address in addresses for form in address_forms(address)}
         # sudo: the sync matches addresses against every user.
         users = (
@@ -503,6 +504,9 @@ class CrmMailEmail(models.Model):
         result = defaultdict(set)
         for user in users:
             result[form_of[user.partner_id.email_normalized]].add(user.id)
+        additional = self.env["crm.mail.user.address"]._confirmed_users_by_address(addresses)
+        for address, owners in additional.items():
+            result[address].update(owners.filtered(lambda user: not user.share).ids)
         return result
 
     @api.model
@@ -525,19 +529,26 @@ class CrmMailEmail(models.Model):
 
     @api.model
     def _refresh_address_users(self, users):
-        """Re-match ``users`` against the archive after their address changed."""
+        """Re-match ``users`` against the archive after their addresses changed (the
+        main one, or a confirmed additional one): one statement per user."""
         self.flush_model(["from_address", "recipient_addresses"])
         self.env.cr.execute(
             "DELETE FROM crm_mail_email_address_user_rel WHERE user_id = ANY(%s)", (users.ids,)
         )
-        for user in users.filtered(lambda u: not u.share and u.partner_id.email_normalized):
+        addresses_of = users._crm_mail_addresses()
+        for user in users.filtered(lambda u: not u.share):
+            forms = sorted(
+                {form for address in addresses_of[user.id] for form in address_forms(address)}
+            )
+            if not forms:
+                continue
             self.env.cr.execute(
                 SQL(
                     """INSERT INTO crm_mail_email_address_user_rel (email_id, user_id)
                        SELECT id, %s FROM crm_mail_email WHERE %s
                        ON CONFLICT DO NOTHING""",
                     user.id,
-                    self._address_condition(user.partner_id.email_normalized),
+                    self._address_condition(SQL("%s::text[]", forms)),
                 )
             )
         self.invalidate_model(["address_user_ids"])

@@ -202,10 +202,16 @@ class CrmMailEmail(models.Model):
 
     def _get_reply_account(self):
         """The mailbox to answer from: one this email arrived in, if the user may send
-        from it, else the user's own."""
+        from it, else the user's own mailbox of an address the email was written to
+        (mail to the user's second address in a group mailbox is answered from it),
+        else the user's own."""
         sendable = self.env["crm.mail.account"]._get_sendable_accounts()
         for account in self.account_ids:
             if account in sendable:
+                return account
+        addresses = self._addresses()
+        for account in sendable._is_owned_by(self.env.user):
+            if normalize_address(account.email) in addresses:
                 return account
         return self.env["mail.compose.message"]._crm_mail_default_account()
 

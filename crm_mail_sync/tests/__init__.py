@@ -46,3 +46,4 @@ from . import test_folder_tree
 from . import test_compose_templates
 from . import test_compose_attachments
 from . import test_server_flags
+from . import test_personal_mailboxes

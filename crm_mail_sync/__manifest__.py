@@ -3,7 +3,7 @@
     "name": "CRM Mail Sync",
     "summary": "Sync group and personal IMAP/POP3 mailboxes into a de-duplicated "
     "email archive linked to CRM records",
-    "version": "18.0.1.4.0",
+    "version": "18.0.1.5.0",
     "category": "Sales/CRM",
     "author": "CRM Mail Sync contributors",
     "license": "LGPL-3",
@@ -30,6 +30,7 @@
         "wizards/crm_mail_lead_wizard_views.xml",
         "views/crm_mail_folder_views.xml",
         "views/crm_mail_email_views.xml",
+        "views/crm_mail_conversation_views.xml",
         "views/crm_mail_quarantine_views.xml",
         "views/crm_mail_erasure_views.xml",
         "views/crm_mail_case_views.xml",

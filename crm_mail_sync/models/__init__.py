@@ -21,6 +21,8 @@ from . import crm_mail_email
 from . import crm_mail_email_state
 from . import crm_mail_email_actions
 from . import crm_mail_email_reply
+from . import crm_mail_conversation
+from . import crm_mail_email_conversation
 from . import crm_mail_gateway
 from . import crm_mail_linking
 from . import crm_mail_email_link

@@ -40,4 +40,5 @@ from . import (
     test_sync_imap,
     test_sending,
     test_sync_pop3,
+    test_conversations,
 )

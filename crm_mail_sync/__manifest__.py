@@ -32,6 +32,7 @@
         "wizards/crm_mail_move_wizard_views.xml",
         "views/crm_mail_folder_views.xml",
         "views/crm_mail_email_views.xml",
+        "views/crm_mail_conversation_views.xml",
         "views/crm_mail_quarantine_views.xml",
         "views/crm_mail_erasure_views.xml",
         "views/crm_mail_case_views.xml",

@@ -26,6 +26,8 @@ from . import crm_mail_email_flags
 from . import crm_mail_email_actions
 from . import crm_mail_email_panel
 from . import crm_mail_email_reply
+from . import crm_mail_conversation
+from . import crm_mail_email_conversation
 from . import crm_mail_gateway
 from . import crm_mail_gateway_flags
 from . import crm_mail_linking

@@ -7,8 +7,8 @@ batch (``lib.batch.ImportBatch``) and returning it, each overridable by ``_inher
 
     _prepare:  _parse -> _forget -> _filter -> _skip_known
     (the sync run may reserve the new messages here: it alone commits)
-    _import:   _store -> _link -> _open_cases -> _open_leads -> _start_reply_clocks
-               -> _notify, then _put_aside
+    _import:   _store -> _thread -> _link -> _open_cases -> _open_leads
+               -> _start_reply_clocks -> _notify, then _put_aside
 
 Nothing here commits: the caller's transaction (a sync run, "Fetch now", a retry
 from the quarantine) owns it.
@@ -145,6 +145,7 @@ class CrmMailGateway(models.AbstractModel):
         time (a reply follows its parent's records and case).
         """
         batch = self._store(batch)
+        batch = self._thread(batch)
         new_emails, links = batch.new_emails, self.env["crm.mail.email.link"]
         for generation in self._thread_generations(new_emails):
             batch.new_emails = generation
@@ -547,6 +548,12 @@ class CrmMailGateway(models.AbstractModel):
             "provider_labels": ", ".join(item.labels) or False,
         }
 
+    @api.model
+    def _thread(self, batch):
+        """Put the new emails into conversations (``crm.mail.conversation``)."""
+        batch.new_emails._crm_mail_thread()
+        return batch
+
     # ------------------------------------------------------------------
     # Link, cases, notify
     # ------------------------------------------------------------------
@@ -688,4 +695,6 @@ class CrmMailGateway(models.AbstractModel):
         if values.get("is_private"):
             vals["is_private"] = True
         self._set_address_users([vals])
-        return self.env["crm.mail.email"].create(vals)
+        email = self.env["crm.mail.email"].create(vals)
+        email._crm_mail_thread()
+        return email

@@ -41,6 +41,7 @@ from . import (
     test_sending,
     test_sync_pop3,
     test_idle_folders,
+    test_conversations,
 )
 from . import test_folder_tree
 from . import test_compose_templates

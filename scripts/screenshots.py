@@ -96,6 +96,16 @@ def main():
         shot("compose.png")
         page.keyboard.press("Escape")
 
+        # Conversations: one row per thread; the thread of a demo customer's request
+        # and the support team's answer, oldest first, in the email's Conversation tab.
+        page.goto(f"{args.url}/odoo/action-crm_mail_sync.crm_mail_conversation_action")
+        page.wait_for_selector(".o_data_row")
+        page.click(".o_data_row td[name=subject]:has-text('Cannot open the maintenance')")
+        page.click(".o_data_row td[name=subject]:has-text('Re: Cannot open the maintenance')")
+        page.click(".o_form_view .o_notebook .nav-link:has-text('Conversation')")
+        page.wait_for_selector(".o_form_view .o_field_widget[name=conversation_html] iframe")
+        shot("conversation.png")
+
         support = demo_id("demo_account_support")
         page.goto(f"{args.url}/odoo/action-crm_mail_sync.crm_mail_account_action/{support}")
         page.wait_for_selector(".o_form_view")

@@ -82,7 +82,12 @@ class CrmMailEmail(models.Model):
         if not self.env.su and vals and set(vals) <= self.USER_STATE_FIELDS:
             # Readers keep their own state without write access to the email.
             self.check_access("read")
-            return super(CrmMailEmail, self.sudo()).write(vals)
+            result = super(CrmMailEmail, self.sudo()).write(vals)
+            # The superuser's write cached the new state under its own key (Odoo keys
+            # uid-dependent values by uid and su): drop it, so that this user reads
+            # what was just written within the same request.
+            self.invalidate_recordset(list(vals))
+            return result
         return super().write(vals)
 
     @api.depends_context("uid")

@@ -48,3 +48,4 @@ from . import test_compose_templates
 from . import test_compose_attachments
 from . import test_server_flags
 from . import test_personal_mailboxes
+from . import test_mail_client_tour

@@ -71,6 +71,21 @@ class TestInbox(CrmMailSyncCase):
         mine.invalidate_recordset()
         self.assertFalse(mine.is_read)
 
+    def test_read_state_changes_show_within_the_request(self):
+        # A reader's change is written as the superuser: the reader sees it at once,
+        # and a later change in the same request is not skipped as a no-op.
+        mine = self.deliver("Read, unread, read").with_user(self.mail_user)
+        mine.action_mark_read()
+        self.assertTrue(mine.is_read)
+        mine.action_mark_unread()
+        self.assertFalse(mine.is_read)
+        self.assertNotIn(self.mail_user, mine.sudo().read_by_user_ids)
+        mine.action_star()
+        self.assertTrue(mine.is_starred)
+        mine.action_unstar()
+        self.assertFalse(mine.is_starred)
+        self.assertFalse(mine.sudo().starred_by_user_ids)
+
     def test_star_without_write_access(self):
         email = self.deliver("Star me")
         mine = email.with_user(self.mail_user)

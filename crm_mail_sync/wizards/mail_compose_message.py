@@ -340,6 +340,9 @@ class MailComposeMessage(models.TransientModel):
     def _crm_mail_archive_values(self):
         return {
             "sent_by_user_id": self.env.user.id,
+            # What you sent yourself is read for you (as in any mail client), and for
+            # nobody else.
+            "read_by_user_ids": [Command.link(self.env.user.id)],
             "is_private": self.crm_mail_private,
             "request_read_receipt": self.crm_mail_read_receipt,
         }

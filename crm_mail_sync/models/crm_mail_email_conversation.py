@@ -267,6 +267,8 @@ class CrmMailEmail(models.Model):
                 candidates[(message["key"], message["company_id"])].append(
                     (("email", key), message["date"], message["sender"], None)
                 )
+        # An archived email is a candidate of many replies: its addresses once each.
+        archived_forms = {}
         for key in loose:
             message = messages[key]
             for node, date, sender, recipients in candidates[
@@ -274,11 +276,16 @@ class CrmMailEmail(models.Model):
             ]:
                 if node == ("email", key) or not within_window(message["date"], date):
                     continue
-                addresses = (
-                    messages[node[1]]["addresses"]
-                    if node[0] == "email"
-                    else _forms(address_list(sender, recipients))
-                )
+                if not (sender and sender in message["addresses"]):
+                    continue  # not the same people: spares the candidate's addresses
+                if node[0] == "email":
+                    addresses = messages[node[1]]["addresses"]
+                else:
+                    addresses = archived_forms.get((sender, recipients))
+                    if addresses is None:
+                        addresses = archived_forms[(sender, recipients)] = _forms(
+                            address_list(sender, recipients)
+                        )
                 if same_people(message["sender"], message["addresses"], sender, addresses):
                     nodes.union(("email", key), node)
                     break

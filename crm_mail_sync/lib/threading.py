@@ -84,6 +84,17 @@ def normalize_subject(subject):
     return text.casefold(), is_reply
 
 
+def thread_references(in_reply_to, references):
+    """The Message-IDs a message answers: In-Reply-To, then References newest first,
+    each once.
+
+    >>> thread_references("<b>", "<a> <b>")
+    ['<b>', '<a>']
+    """
+    refs = [in_reply_to, *reversed((references or "").split())]
+    return list(dict.fromkeys(ref for ref in refs if ref))
+
+
 def same_people(sender_a, addresses_a, sender_b, addresses_b):
     """Whether two messages are between the same people: each one's sender is among
     the other's addresses (From, To, Cc, in any form)."""

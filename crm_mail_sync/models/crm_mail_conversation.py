@@ -56,6 +56,66 @@ class CrmMailConversation(models.Model):
         help="You may read at least one of its emails (the record rule).",
     )
 
+    @api.model
+    def _crm_mail_create(self, vals_list):
+        """Create conversations for the import, in one INSERT: ``vals_list`` holds
+        ``subject_key``, ``company_id`` and ``last_date``; return them in that order.
+
+        A whole batch's new conversations at once: through the ORM, creating them was
+        the costliest part of threading (2,000 records a batch, nothing to compute:
+        no default, no computed or related field to fill). A module adding fields to
+        conversations fills them by overriding this method.
+        """
+        if not vals_list:
+            return self.browse()
+        cr = self.env.cr
+        now, uid = cr.now(), self.env.uid
+        rows = [
+            SQL(
+                "(%s, %s, %s, %s, %s, %s, %s)",
+                vals["subject_key"] or None,
+                vals["company_id"],
+                vals["last_date"] or None,
+                uid,
+                now,
+                uid,
+                now,
+            )
+            for vals in vals_list
+        ]
+        # A multi-row VALUES returns the ids in the order of its rows (as the ORM's own
+        # _create relies on).
+        cr.execute(
+            SQL(
+                """INSERT INTO crm_mail_conversation
+                       (subject_key, company_id, last_date, create_uid, create_date,
+                        write_uid, write_date)
+                   VALUES %s RETURNING id""",
+                SQL(", ").join(rows),
+            )
+        )
+        conversations = self.browse([row[0] for row in cr.fetchall()])
+        # Written behind the ORM's back: no cached value (e.g. a one2many) may stay.
+        self.invalidate_model()
+        return conversations
+
+    @api.model
+    def _crm_mail_update_last_date(self, ids):
+        """Set ``last_date`` of the conversations ``ids`` (which just gained emails,
+        stored already) to their newest email's date, in one statement."""
+        if not ids:
+            return
+        self.env["crm.mail.email"].flush_model(["conversation_id", "date"])
+        self.flush_model(["last_date"])
+        self.env.cr.execute(
+            """UPDATE crm_mail_conversation conversation SET last_date = newest.date
+                 FROM (SELECT conversation_id, max(date) AS date FROM crm_mail_email
+                        WHERE conversation_id = ANY(%s) GROUP BY conversation_id) newest
+                WHERE conversation.id = newest.conversation_id""",
+            (sorted(ids),),
+        )
+        self.invalidate_model(["last_date"])
+
     def _readable_emails(self):
         """The emails of these conversations that the current user may read, oldest
         first (one search, the user's record rules)."""

@@ -8,6 +8,7 @@ from odoo.tools import SQL
 
 from ..fields import SanitizeOnceHtml
 from ..lib.addresses import address_forms, address_list, is_own_address
+from ..lib.threading import thread_references
 
 _logger = logging.getLogger(__name__)
 
@@ -569,8 +570,7 @@ class CrmMailEmail(models.Model):
     def _thread_references(self):
         """The Message-IDs this email answers: In-Reply-To, then References, newest first."""
         self.ensure_one()
-        refs = [self.in_reply_to, *reversed((self.references or "").split())]
-        return list(dict.fromkeys(ref for ref in refs if ref))
+        return thread_references(self.in_reply_to, self.references)
 
     def _address_list(self):
         """The normalised addresses of From, To and Cc of this email, sender first."""

@@ -351,7 +351,10 @@ class CrmMailGateway(models.AbstractModel):
             new_idents.append(item.ident)
             to_create.append(self._prepare_email_values(folder, item))
         self._set_address_users(to_create)
+        gained = self._thread_values(to_create)
         batch.new_emails = Email.create(to_create) if to_create else Email
+        # The emails are stored: the conversations they joined may have a newer date.
+        self.env["crm.mail.conversation"]._crm_mail_update_last_date(gained)
         existing.update(zip(new_idents, batch.new_emails.ids, strict=True))
         for item in items:
             item.email_id = existing[item.ident]
@@ -549,8 +552,21 @@ class CrmMailGateway(models.AbstractModel):
         }
 
     @api.model
+    def _thread_values(self, vals_list):
+        """Hook: put the new emails into conversations (``crm.mail.conversation``)
+        before ``_store`` creates them, their ``create`` values (``vals_list``) gaining
+        ``conversation_id``; the whole batch at once.
+
+        :return: the ids of the conversations stored before that gain emails (their
+            ``last_date`` is updated once the emails are)
+        """
+        return self.env["crm.mail.email"]._crm_mail_thread_values(vals_list)
+
+    @api.model
     def _thread(self, batch):
-        """Put the new emails into conversations (``crm.mail.conversation``)."""
+        """Put the new emails still in no conversation into one: ``_store`` threads
+        the emails it creates (``_thread_values``), so this is for those an override
+        left out; the step stays in the chain for modules hooking after threading."""
         batch.new_emails._crm_mail_thread()
         return batch
 

@@ -7,9 +7,11 @@ the emails they may read."""
 import importlib.util
 import os
 import uuid
+from unittest.mock import patch
 
 from odoo.exceptions import AccessError
 from odoo.tests import BaseCase, new_test_user, tagged
+from odoo.tools import mute_logger
 
 from ..lib.threading import DisjointSet, fold_quotes, normalize_subject, same_people
 from .common import CrmMailSyncCase
@@ -241,6 +243,98 @@ class TestConversations(CrmMailSyncCase):
         migration.migrate(self.env.cr, "18.0.1.4.0")
         emails.invalidate_recordset()
         self.assertEqual(len(emails.conversation_id), 1)
+
+    def partition(self, emails):
+        """The conversations of ``emails`` as sets of Message-IDs."""
+        groups = {}
+        for email in emails:
+            groups.setdefault(email.conversation_id.id, set()).add(email.message_id)
+        return sorted(sorted(group) for group in groups.values())
+
+    def test_threaded_when_stored(self):
+        parent, reply, loose, fresh, late, answer = (_mid() for _ in range(6))
+        unthreaded = []
+        thread_step = type(self.Gateway)._thread
+
+        def spy(gateway, batch):
+            # What the import's threading step receives: emails with a conversation.
+            unthreaded.extend(batch.new_emails.filtered(lambda email: not email.conversation_id))
+            return thread_step(gateway, batch)
+
+        with patch.object(type(self.Gateway), "_thread", spy):
+            # One batch: a parent, its reply, a reply by its subject alone, and another
+            # customer's mail of the same subject (a conversation of its own).
+            self.deliver(
+                self.msg(parent, "Shipment 12", CARL, self.us, 6),
+                self.msg(
+                    reply, "Re: Shipment 12", self.us, CARL, 5, headers=[f"In-Reply-To: {parent}"]
+                ),
+                self.msg(loose, "Re: Shipment 12", CARL, self.us, 4),
+                self.msg(fresh, "Shipment 12", "dave@other.example", self.us, 4),
+            )
+            # A later batch: a reply by its subject, and one by its references to a
+            # stored email.
+            self.deliver(
+                self.msg(late, "AW: Shipment 12", self.us, CARL, 2),
+                self.msg(
+                    answer, "Re: Shipment 12", CARL, self.us, 1, headers=[f"References: {reply}"]
+                ),
+            )
+        self.assertFalse(unthreaded, "every email is in its conversation when created")
+        emails = self.Email.search(
+            [("message_id", "in", [parent, reply, loose, fresh, late, answer])]
+        )
+        expected = [sorted([fresh]), sorted([parent, reply, loose, late, answer])]
+        self.assertEqual(self.partition(emails), sorted(expected))
+        conversation = self.email(parent).conversation_id
+        self.assertEqual(conversation.last_date, self.email(answer).date)
+        self.assertEqual(conversation.subject_key, "shipment 12")
+        self.assertEqual(self.email(fresh).conversation_id.last_date, self.email(fresh).date)
+        # The same emails threaded after they were stored (the migration's and sent
+        # mail's path) give the same conversations.
+        emails.conversation_id.unlink()
+        emails.invalidate_recordset()
+        self.assertFalse(emails.conversation_id)
+        emails.sorted(lambda email: (email.date, email.id))._crm_mail_thread()
+        self.assertEqual(self.partition(emails), sorted(expected))
+        self.assertEqual(self.email(parent).conversation_id.last_date, self.email(answer).date)
+
+    def test_threaded_one_by_one_after_a_failed_batch(self):
+        account = self.local_account("conv_fallback")
+        folder = account.folder_ids
+        us = account.email
+        parent, reply, poison = _mid(), _mid(), _mid()
+        Conversation = self.Conversation.sudo()
+        empty_before = Conversation.search_count([("email_ids", "=", False)])
+        open_cases = type(self.Gateway)._open_cases
+
+        def failing(gateway, batch):
+            # The batch fails after it was stored and threaded: it is stored again one
+            # message at a time, the poisoned one alone put aside.
+            if "Poison" in batch.new_emails.mapped("subject"):
+                raise ValueError("poisoned")
+            return open_cases(gateway, batch)
+
+        with (
+            patch.object(type(self.Gateway), "_open_cases", failing),
+            mute_logger("odoo.addons.crm_mail_sync.models.crm_mail_gateway"),
+        ):
+            batch = self.import_raw(
+                folder,
+                [
+                    self.msg(parent, "Pallets", CARL, us, 3),
+                    self.msg(poison, "Poison", CARL, us, 3),
+                    self.msg(reply, "Re: Pallets", us, CARL, 2, headers=[f"In-Reply-To: {parent}"]),
+                ],
+            )
+        self.assertEqual(len(batch.failed), 1)
+        self.assertFalse(self.email(poison))
+        conversation = self.email(parent).conversation_id
+        self.assertTrue(conversation)
+        self.assertEqual(self.email(reply).conversation_id, conversation)
+        self.assertEqual(conversation.last_date, self.email(reply).date)
+        # The conversations of the rolled-back attempt went with it.
+        self.assertEqual(Conversation.search_count([("email_ids", "=", False)]), empty_before)
 
     # ------------------------------------------------------------------
     # What a user sees

@@ -19,9 +19,12 @@ class CrmMailConversation(models.Model):
     _description = "Email Conversation"
     _order = "last_date desc, id desc"
 
+    # The subject key comes from the conversation's first email, which a reader may
+    # not be allowed to open: administrators only (what users see is computed below).
     subject_key = fields.Char(
         readonly=True,
         index=True,
+        groups="crm_mail_sync.group_crm_mail_manager",
         help="The normalised subject (no Re:/Fwd:/[tag], lowercase) a reply without "
         "references is matched by.",
     )

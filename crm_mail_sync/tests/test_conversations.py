@@ -399,6 +399,11 @@ class TestConversations(CrmMailSyncCase):
         self.assertEqual(mine.subject, "Re: Pricing")
         self.assertNotIn("dave@secret.example", mine.participants)
         self.assertIn(user.email, mine.participants)
+        # The threading's subject key comes from the first email, unreadable here: it
+        # is not offered (export dialog, search) nor readable by the user.
+        self.assertNotIn("subject_key", mine.fields_get())
+        with self.assertRaises(AccessError):
+            mine.read(["subject_key"])
         # The thread on the email's form holds the readable email only.
         email = self.email(reply).with_user(user)
         self.assertEqual(email.conversation_count, 1)

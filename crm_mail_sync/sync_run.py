@@ -513,7 +513,8 @@ class IdleListener:
         self.listened_to_end = False
 
     def listen(self):
-        """Listen until the budget is spent; return how many folders were listened to."""
+        """Listen until the budget is spent (``peak``: the most folders listened to at
+        once; ``listened_to_end``: the budget was spent, no connection was left)."""
         listening = {}
         for account, folder in self.plan:
             if time.monotonic() >= self.deadline:
@@ -521,7 +522,7 @@ class IdleListener:
             session = self._open(account, folder)
             if session:
                 listening[session] = (account, folder)
-        count = self.peak = len(listening)
+        self.peak = len(listening)
         try:
             while listening and (remaining := self.deadline - time.monotonic()) > 0:
                 session_class = type(next(iter(listening)))
@@ -563,7 +564,6 @@ class IdleListener:
                 with contextlib.suppress(mail_errors.MailServerError):
                     session.idle_done()
                 session.close()
-        return count
 
     def _open(self, account, folder):
         """A connected session in IDLE on ``folder``, or None (logged) when it fails."""

@@ -79,10 +79,11 @@ class CrmMailAccount(models.Model):
             )
             newest = dict(self.env.cr.fetchall())
         result = {}
+        by_account = folders.grouped("account_id")
         for account in accounts:
-            own = folders.filtered(lambda f, account=account: f.account_id == account)
+            own = by_account.get(account, folders.browse())
             ranked = own.sorted(lambda f: (f.name.upper() != "INBOX", -newest.get(f.id, 0), f.name))
-            names = ranked[: max(account.idle_connection_limit, 1)].mapped("name")
+            names = ranked[: account.idle_connection_limit].mapped("name")
             if names:
                 result[account] = names
         return result

@@ -11,6 +11,7 @@ from collections import defaultdict
 from markupsafe import Markup
 
 from odoo import api, fields, models
+from odoo.tools import SQL
 from odoo.tools.misc import format_datetime
 
 from ..lib.addresses import address_forms, address_list
@@ -183,30 +184,13 @@ class CrmMailEmail(models.Model):
         """Join the messages (keys ``order``) with those they answer and those
         answering them, in the batch and in the archive (same company); return the
         keys of the messages so joined."""
-        cr = self.env.cr
         own_ids = {messages[key]["message_id"] for key in order}
         wanted = own_ids.union(*(messages[key]["refs"] for key in order))
         self.flush_model(["message_id", "in_reply_to", "company_id", "conversation_id"])
         # Parents, and the same message stored before (another fingerprint).
-        cr.execute(
-            """SELECT message_id, company_id, conversation_id FROM crm_mail_email
-                WHERE message_id = ANY(%s) AND conversation_id IS NOT NULL
-                  AND NOT id = ANY(%s::int[])""",
-            (list(wanted), exclude_ids),
-        )
-        stored = defaultdict(set)
-        for message_id, company_id, conversation_id in cr.fetchall():
-            stored[(message_id, company_id)].add(conversation_id)
+        stored = self._crm_mail_stored_conversations("message_id", wanted, exclude_ids)
         # Replies stored before the message they answer (out of order).
-        cr.execute(
-            """SELECT in_reply_to, company_id, conversation_id FROM crm_mail_email
-                WHERE in_reply_to = ANY(%s) AND conversation_id IS NOT NULL
-                  AND NOT id = ANY(%s::int[])""",
-            (list(own_ids), exclude_ids),
-        )
-        replies = defaultdict(set)
-        for in_reply_to, company_id, conversation_id in cr.fetchall():
-            replies[(in_reply_to, company_id)].add(conversation_id)
+        replies = self._crm_mail_stored_conversations("in_reply_to", own_ids, exclude_ids)
         in_batch = defaultdict(list)
         for key in order:
             message = messages[key]
@@ -227,6 +211,25 @@ class CrmMailEmail(models.Model):
                 nodes.union(node, ("conversation", conversation_id))
                 threaded.add(key)
         return threaded
+
+    @api.model
+    def _crm_mail_stored_conversations(self, column, values, exclude_ids):
+        """``{(value, company id): {conversation ids}}`` of the stored emails (but
+        ``exclude_ids``) in a conversation whose ``column`` is one of ``values``."""
+        self.env.cr.execute(
+            SQL(
+                """SELECT %(column)s, company_id, conversation_id FROM crm_mail_email
+                    WHERE %(column)s = ANY(%(values)s) AND conversation_id IS NOT NULL
+                      AND NOT id = ANY(%(exclude)s::int[])""",
+                column=SQL.identifier(column),
+                values=list(values),
+                exclude=list(exclude_ids),
+            )
+        )
+        found = defaultdict(set)
+        for value, company_id, conversation_id in self.env.cr.fetchall():
+            found[(value, company_id)].add(conversation_id)
+        return found
 
     @api.model
     def _crm_mail_thread_by_subject(self, order, loose, messages, nodes, exclude_ids):
@@ -353,15 +356,10 @@ class CrmMailEmail(models.Model):
     @api.depends("conversation_id", "body_html")
     def _compute_conversation_html(self):
         # The user's rules, even when read as superuser: only emails they may read.
-        Email = self.with_env(self.env(su=False))
-        readable = Email.search(
-            [("conversation_id", "in", self.conversation_id.ids)], order="date asc, id asc"
-        )
-        by_conversation = defaultdict(lambda: Email.browse())
-        for email in readable:
-            by_conversation[email.conversation_id.id] |= email
+        by_conversation = self.conversation_id._readable_emails().grouped("conversation_id")
+        Email = self.browse()
         for email in self:
-            thread = by_conversation[email.conversation_id.id] if email.conversation_id else Email
+            thread = by_conversation.get(email.conversation_id, Email)
             email.conversation_count = len(thread)
             email.conversation_html = self._render_thread(thread, email) if thread else False
 

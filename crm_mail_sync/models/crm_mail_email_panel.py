@@ -106,7 +106,10 @@ class CrmMailEmail(models.Model):
         """Each mailbox (root) and its folders, nested by the server's hierarchy."""
         # The folders the user may read (rules), of the mailboxes in use.
         folders = self.env["crm.mail.folder"].search([("account_id.active", "=", True)])
-        holding = self._panel_counts("folder_ids", folders.ids, unread=False)
+        # Only an unsynced folder needs mail to show (usually none: no query).
+        holding = self._panel_counts(
+            "folder_ids", folders.filtered(lambda f: not f.is_synced).ids, unread=False
+        )
         unread = self._panel_counts("folder_ids", folders.ids)
         # A folder shows when it is synced or holds mail the user may read; its
         # ancestors show with it.

@@ -118,16 +118,7 @@ class CrmMailFolder(models.Model):
         ):
             return
         # The inbox's folder list shows how many emails the user has not read yet.
-        groups = self.env["crm.mail.email"]._read_group(
-            [
-                ("folder_ids", "in", self.ids),
-                ("is_read", "=", False),
-                ("is_in_my_trash", "=", False),
-            ],
-            ["folder_ids"],
-            ["__count"],
-        )
-        unread = {folder.id: count for folder, count in groups}
+        unread = self.env["crm.mail.email"]._panel_counts("folder_ids", self.ids)
         for folder in self:
             if unread.get(folder.id):
                 folder.display_name = f"{folder.display_name} ({unread[folder.id]})"

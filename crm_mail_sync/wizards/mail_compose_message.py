@@ -17,7 +17,7 @@ from markupsafe import Markup
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import email_normalize, is_html_empty
+from odoo.tools import email_normalize
 
 from odoo.addons.base.models.ir_mail_server import MailDeliveryException
 
@@ -232,7 +232,7 @@ class MailComposeMessage(models.TransientModel):
         user's own, the group mailbox's or both: ``crm.mail.account._get_signature``)."""
         body = self.body or Markup("")
         signature = self._crm_mail_account()._get_signature(self.env.user)
-        if self.email_add_signature and signature and not is_html_empty(signature):
+        if self.email_add_signature and signature:
             body = Markup('%s<div class="o_signature"><p>-- </p>%s</div>') % (body, signature)
         return body
 
@@ -268,17 +268,13 @@ class MailComposeMessage(models.TransientModel):
         try:
             files.check("read")
         except AccessError:
-            refused = []
-            for attachment in files:  # only on refusal: say which files
-                try:
-                    attachment.check("read")
-                except AccessError:
-                    refused.append(str(attachment.id))
+            # Only on refusal: say which files (Odoo's own per-file filter).
+            refused = (files - files._filter_attachment_access(files.ids)).ids
             raise AccessError(
                 self.env._(
                     "You may not send these files: you cannot read them, or the records "
                     "they belong to (file ids: %s). Remove them and try again.",
-                    ", ".join(refused),
+                    ", ".join(map(str, refused)),
                 )
             ) from None
 

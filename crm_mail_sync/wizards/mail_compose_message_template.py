@@ -88,22 +88,32 @@ class MailComposeMessage(models.TransientModel):
         if self.partner_ids:
             return self.partner_ids[:1]
         Partner = self.env["res.partner"]
-        for _name, address in getaddresses(
-            [self.crm_mail_email_to or "", self.crm_mail_email_cc or ""]
-        ):
-            normalized = email_normalize(address)
-            if normalized:
-                partner = Partner.search([("email_normalized", "=", normalized)], limit=1)
-                if partner:
-                    return partner
-        return Partner
+        addresses = [
+            normalized
+            for _name, address in getaddresses(
+                [self.crm_mail_email_to or "", self.crm_mail_email_cc or ""]
+            )
+            if (normalized := email_normalize(address))
+        ]
+        if not addresses:
+            return Partner
+        # One search for all the addresses; per address, the first contact found.
+        by_address = {}
+        for partner in Partner.search([("email_normalized", "in", addresses)]):
+            by_address.setdefault(partner.email_normalized, partner)
+        return next((by_address[a] for a in addresses if a in by_address), Partner)
 
-    def _crm_mail_offered_templates(self):
-        """The templates this email may be filled from (those the user can read)."""
+    def _crm_mail_offered_templates(self, records=None):
+        """The templates this email may be filled from (those the user can read).
+
+        :param dict records: ``_crm_mail_template_records()``, when already known
+        """
         self.ensure_one()
         if not self.env["mail.template"].has_access("read"):
             return self.env["mail.template"]
-        template_models = {GENERIC_TEMPLATE_MODEL, *self._crm_mail_template_records()}
+        if records is None:
+            records = self._crm_mail_template_records()
+        template_models = {GENERIC_TEMPLATE_MODEL, *records}
         return self.env["mail.template"].search(
             [
                 ("model", "in", sorted(template_models)),
@@ -114,10 +124,15 @@ class MailComposeMessage(models.TransientModel):
             order="name, id",
         )
 
-    def _crm_mail_template_record(self, model):
-        """The record a template of ``model`` is rendered for (may be empty)."""
+    def _crm_mail_template_record(self, model, records=None):
+        """The record a template of ``model`` is rendered for (may be empty).
+
+        :param dict records: ``_crm_mail_template_records()``, when already known
+        """
         self.ensure_one()
-        record = self._crm_mail_template_records().get(model)
+        if records is None:
+            records = self._crm_mail_template_records()
+        record = records.get(model)
         if model == GENERIC_TEMPLATE_MODEL:
             record = self._crm_mail_recipient_partner() or record
         return record or self.env[model]
@@ -131,11 +146,12 @@ class MailComposeMessage(models.TransientModel):
         its subject and gets the quoted original back below the template's text."""
         self.ensure_one()
         template = self.crm_mail_template_id
-        if template not in self._crm_mail_offered_templates():
+        records = self._crm_mail_template_records()
+        if template not in self._crm_mail_offered_templates(records):
             raise UserError(
                 self.env._("The template %s does not fit this email.", template.display_name)
             )
-        record = self._crm_mail_template_record(template.model)
+        record = self._crm_mail_template_record(template.model, records)
         res_id = record.id or 0
         render_fields = ["subject", "body_html", "attachment_ids"]
         if record:
